@@ -1,0 +1,228 @@
+// Command sluice-controller is Sluice's manager: it serves the Rollout
+// conversion and the admission webhooks and runs the controllers.
+//
+// In a cluster it points its webhook configurations at its Service. With
+// --dev-webhook-host it runs outside the cluster (for the local control
+// plane) and registers https://HOST:PORT URLs instead.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	analysisadmission "github.com/sluicehq/sluice/analysis/admission"
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/cmd/sluice-controller/internal/webhooks"
+	rolloutadmission "github.com/sluicehq/sluice/rollout/admission"
+)
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+type options struct {
+	metricsAddr, probeAddr  string
+	leaderElect             bool
+	leaderElectionNamespace string
+	webhookPort             int
+	certDir                 string
+	devWebhookHost          string
+	serviceName, namespace  string
+	webhookConfigName       string
+	partitionPercentLimit   int
+	certCheckInterval       time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the /metrics endpoint (0 disables it)")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica runs the controllers")
+	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: --namespace)")
+	flag.IntVar(&o.webhookPort, "webhook-port", 9876, "port the webhooks are served on")
+	flag.StringVar(&o.certDir, "cert-dir", filepath.Join(os.TempDir(), "sluice-webhook-certs"), "where the webhook serving certificate is written")
+	flag.StringVar(&o.devWebhookHost, "dev-webhook-host", "", "development mode: register webhooks as https://HOST:PORT URLs (e.g. 127.0.0.1) and keep certificates in --cert-dir instead of a Secret")
+	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "sluice-system"), "namespace of the manager (its Service, certificate Secret and Lease)")
+	flag.StringVar(&o.serviceName, "webhook-service-name", "sluice-webhook", "Service in --namespace that fronts the webhook port")
+	flag.StringVar(&o.webhookConfigName, "webhook-configuration-name", "sluice", "name of the Validating/MutatingWebhookConfiguration this manager owns")
+	flag.IntVar(&o.partitionPercentLimit, "partition-percent-limit", rolloutadmission.DefaultOptions.PartitionPercentLimit, "largest percentage of replicas a partition-style step that routes traffic may have")
+	flag.DurationVar(&o.certCheckInterval, "cert-check-interval", time.Hour, "how often the webhook certificate is checked for renewal")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "sluice-controller failed")
+		os.Exit(1)
+	}
+}
+
+// Scheme knows every kind the manager reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
+	utilruntime.Must(analysisv1alpha1.AddToScheme(s))
+	return s
+}
+
+func run(ctx context.Context, o options) error {
+	log := ctrl.Log.WithName("setup")
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("no Kubernetes configuration (set --kubeconfig outside a cluster): %w", err)
+	}
+	cfg.UserAgent = "sluice-controller"
+	scheme := Scheme()
+
+	leNamespace := o.leaderElectionNamespace
+	if leNamespace == "" {
+		leNamespace = o.namespace
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "sluice-controller.sluice.dev",
+		LeaderElectionNamespace: leNamespace,
+		// In development mode the webhooks listen on the registered host only.
+		WebhookServer: webhook.NewServer(webhook.Options{Host: o.devWebhookHost, Port: o.webhookPort, CertDir: o.certDir}),
+	})
+	if err != nil {
+		return err
+	}
+
+	rotator, err := newRotator(cfg, scheme, o)
+	if err != nil {
+		return err
+	}
+	if _, err := rotator.EnsureFiles(ctx); err != nil {
+		return err
+	}
+	started := mgr.GetWebhookServer().StartedChecker()
+	register := rotator.Register
+	rotator.Register = func(ctx context.Context, caBundle []byte) error {
+		// Register only once the server answers, so the API server never
+		// calls a webhook that is not there yet.
+		for started(nil) != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return register(ctx, caBundle)
+	}
+	if err := mgr.Add(rotator); err != nil {
+		return err
+	}
+
+	if err := setupWebhooks(mgr, o); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhooks", started); err != nil {
+		return err
+	}
+	log.Info("starting manager", "webhookPort", o.webhookPort, "devWebhookHost", o.devWebhookHost)
+	return mgr.Start(ctx)
+}
+
+func setupWebhooks(mgr ctrl.Manager, o options) error {
+	// The Rollout conversion (v1alpha1 <-> v1beta1) on /convert.
+	if err := builder.WebhookManagedBy(mgr, &v1beta1.Rollout{}).Complete(); err != nil {
+		return err
+	}
+	decoder := admission.NewDecoder(mgr.GetScheme())
+	srv := mgr.GetWebhookServer()
+	srv.Register(rolloutadmission.Path, &webhook.Admission{Handler: &rolloutadmission.Validator{
+		Client:  mgr.GetClient(),
+		Decoder: decoder,
+		Options: rolloutadmission.Options{PartitionPercentLimit: o.partitionPercentLimit},
+	}})
+	srv.Register(analysisadmission.TemplatePath, &webhook.Admission{Handler: &analysisadmission.TemplateValidator{Decoder: decoder}})
+	return nil
+}
+
+// newRotator builds the certificate rotator for the mode: a Secret shared
+// by the replicas and a Service in a cluster, files and URLs in
+// development mode.
+func newRotator(cfg *rest.Config, scheme *runtime.Scheme, o options) (*webhooks.Rotator, error) {
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	registrar := &webhooks.Registrar{
+		Client:        direct,
+		Name:          o.webhookConfigName,
+		ConvertedCRDs: []string{"rollouts.rollouts.kruise.io"},
+	}
+	r := &webhooks.Rotator{
+		CertDir:  o.certDir,
+		Interval: o.certCheckInterval,
+		Now:      time.Now,
+		Log:      ctrl.Log.WithName("webhook-certs"),
+		Register: registrar.Register,
+	}
+	if o.devWebhookHost != "" {
+		base := fmt.Sprintf("https://%s", net.JoinHostPort(o.devWebhookHost, fmt.Sprint(o.webhookPort)))
+		registrar.ClientConfig = func(path string) admissionregistrationv1.WebhookClientConfig {
+			u := base + path
+			return admissionregistrationv1.WebhookClientConfig{URL: &u}
+		}
+		r.Store = webhooks.DirStore{Dir: filepath.Join(o.certDir, "ca")}
+		if ip := net.ParseIP(o.devWebhookHost); ip != nil {
+			r.Names = webhooks.Names{IPs: []net.IP{ip}, DNS: []string{"localhost"}}
+		} else {
+			r.Names = webhooks.Names{DNS: []string{o.devWebhookHost}}
+		}
+		return r, nil
+	}
+	port := int32(443)
+	registrar.ClientConfig = func(path string) admissionregistrationv1.WebhookClientConfig {
+		p := path
+		return admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+			Namespace: o.namespace, Name: o.serviceName, Path: &p, Port: &port,
+		}}
+	}
+	r.Store = &webhooks.SecretStore{Client: direct, Key: types.NamespacedName{Namespace: o.namespace, Name: o.serviceName + "-cert"}}
+	svc := o.serviceName + "." + o.namespace + ".svc"
+	r.Names = webhooks.Names{DNS: []string{svc, svc + ".cluster.local"}}
+	return r, nil
+}
+
+func envOr(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
