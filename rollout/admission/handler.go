@@ -104,7 +104,7 @@ func (v *Validator) validateAgainstCluster(ctx context.Context, r *v1beta1.Rollo
 	}
 	for _, o := range others.Items {
 		if o.Name != r.Name && o.Spec.WorkloadRef == r.Spec.WorkloadRef {
-			errs = append(errs, field.Duplicate(field.NewPath("spec", "workloadRef"),
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "workloadRef"),
 				fmt.Sprintf("%s %s is already released by Rollout %q; a workload can have only one Rollout", r.Spec.WorkloadRef.Kind, r.Spec.WorkloadRef.Name, o.Name)))
 		}
 	}

@@ -1,0 +1,228 @@
+//go:build e2e
+
+package controlplane_test
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/sluicehq/sluice/e2e/controlplane"
+)
+
+// neverReadyStage keeps pods of image demo:bad Running but never Ready.
+const neverReadyStage = `
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-never-ready
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: .metadata.deletionTimestamp
+      operator: DoesNotExist
+    - key: .status.phase
+      operator: In
+      values: [Pending]
+    - key: '.spec.containers.[].image'
+      operator: In
+      values: [demo:bad]
+  next:
+    statusTemplate: |
+      phase: Running
+      conditions:
+      - type: Ready
+        status: "False"
+        reason: NeverReady
+`
+
+func TestControlPlane(t *testing.T) {
+	ctx := t.Context()
+	began := time.Now()
+	cp, err := controlplane.Start(ctx, controlplane.Options{ExtraStages: []string{neverReadyStage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Start took %s (apiserver %s)", time.Since(began).Round(time.Millisecond), cp.APIServerURL())
+	pids := cp.PIDs()
+	stopped := false
+	t.Cleanup(func() {
+		if t.Failed() && !stopped {
+			for name := range pids {
+				logTail(t, name, cp.LogPath(name))
+			}
+		}
+		cp.Stop()
+	})
+	if _, err := os.Stat(cp.KubeconfigPath()); err != nil {
+		t.Errorf("kubeconfig: %v", err)
+	}
+
+	t.Run("DeploymentRollsOut", func(t *testing.T) { testDeployment(t, cp) })
+	t.Run("ExtraStageKeepsPodsUnready", func(t *testing.T) { testNeverReady(t, cp) })
+	t.Run("Prometheus", testPrometheus)
+
+	began = time.Now()
+	if err := cp.Stop(); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if err := cp.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	stopped = true
+	t.Logf("Stop took %s", time.Since(began).Round(time.Millisecond))
+	for name, pid := range pids {
+		if alive(pid) {
+			t.Errorf("%s (pid %d) still runs after Stop", name, pid)
+		}
+	}
+	if len(pids) != 5 {
+		t.Errorf("PIDs() = %v, want 5 components", pids)
+	}
+	if _, err := os.Stat(cp.Dir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary dir %s not removed: %v", cp.Dir(), err)
+	}
+}
+
+func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := cp.NewNamespace(t)
+	d := deployment("web", 3, "demo:1.0")
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "web", 3, "demo:1.0", true)
+
+	began := time.Now()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = "demo:1.1"
+		_, err = c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "web", 3, "demo:1.1", true)
+	err = controlplane.WaitFor(ctx, 30*time.Second, func() (bool, error) {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		s := d.Status
+		return s.ObservedGeneration >= d.Generation && s.Replicas == 3 && s.UpdatedReplicas == 3 &&
+			s.ReadyReplicas == 3 && s.AvailableReplicas == 3, nil
+	})
+	if err != nil {
+		t.Fatalf("rollout to demo:1.1: %v", err)
+	}
+	t.Logf("rollout of 3 pods took %s", time.Since(began).Round(time.Millisecond))
+
+	rss, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rss.Items) != 2 {
+		t.Fatalf("%d ReplicaSets, want 2 (old and new)", len(rss.Items))
+	}
+	for _, rs := range rss.Items {
+		want := int32(0)
+		if rs.Spec.Template.Spec.Containers[0].Image == "demo:1.1" {
+			want = 3
+		}
+		if *rs.Spec.Replicas != want || rs.Status.ReadyReplicas != want {
+			t.Errorf("ReplicaSet %s (%s): replicas %d ready %d, want %d", rs.Name,
+				rs.Spec.Template.Spec.Containers[0].Image, *rs.Spec.Replicas, rs.Status.ReadyReplicas, want)
+		}
+	}
+}
+
+func testNeverReady(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := cp.NewNamespace(t)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("bad", 2, "demo:bad"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "bad", 2, "demo:bad", false)
+	// kwok picks among matching stages at random when they all have weight 0:
+	// watch a while to be sure none became ready through the built-in stage.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		pods := listPods(t, c, ns, "bad")
+		for _, p := range pods {
+			if podReady(&p) || p.Status.Phase != corev1.PodRunning {
+				t.Fatalf("pod %s: phase %s ready %v, want Running and never ready", p.Name, p.Status.Phase, podReady(&p))
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Deletion still goes through kwok's built-in pod-delete stage.
+	if err := c.AppsV1().Deployments(ns).Delete(ctx, "bad", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := controlplane.WaitFor(ctx, 30*time.Second, func() (bool, error) {
+		return len(listPods(t, c, ns, "bad")) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("pods of the deleted Deployment remain: %v", err)
+	}
+}
+
+func testPrometheus(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	began := time.Now()
+	prom, err := controlplane.StartPrometheus(ctx, dir, controlplane.PrometheusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prom.Stop() })
+	t.Logf("Prometheus start took %s", time.Since(began).Round(time.Millisecond))
+	client, err := promapi.NewClient(promapi.Config{Address: prom.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := promv1.NewAPI(client)
+	waitUp(t, api)
+	beforeRestart := time.Now()
+
+	pid, url := prom.PID(), prom.URL()
+	began = time.Now()
+	if err := prom.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Prometheus restart took %s", time.Since(began).Round(time.Millisecond))
+	if alive(pid) || prom.PID() == pid || prom.URL() != url {
+		t.Errorf("after Restart: old pid %d alive=%v, new pid %d, URL %s (was %s)", pid, alive(pid), prom.PID(), prom.URL(), url)
+	}
+	waitUp(t, api)
+	// The data written before the restart is still there.
+	v, _, _, err := api.Query(ctx, `up{job="prometheus"}`, beforeRestart)
+	if err != nil || len(v.(model.Vector)) != 1 {
+		t.Errorf("sample from before the restart: %v, %v", v, err)
+	}
+
+	pid = prom.PID()
+	began = time.Now()
+	if err := prom.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Prometheus stop took %s", time.Since(began).Round(time.Millisecond))
+	if alive(pid) || prom.PID() != 0 {
+		t.Errorf("prometheus (pid %d) still runs after Stop", pid)
+	}
+}
