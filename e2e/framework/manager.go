@@ -25,8 +25,9 @@ type Manager struct {
 }
 
 // StartManager builds and starts sluice-controller against cp and waits
-// until its webhooks are registered and it is ready.
-func StartManager(ctx context.Context, cp *controlplane.ControlPlane, dir string) (*Manager, error) {
+// until its webhooks are registered and it is ready. extraArgs are added to
+// its command line (e.g. --prometheus-address=...).
+func StartManager(ctx context.Context, cp *controlplane.ControlPlane, dir string, extraArgs ...string) (*Manager, error) {
 	bin, err := BuildManager(dir)
 	if err != nil {
 		return nil, err
@@ -52,6 +53,7 @@ func StartManager(ctx context.Context, cp *controlplane.ControlPlane, dir string
 			"--zap-devel=false",
 		},
 	}
+	m.args = append(m.args, extraArgs...)
 	return m, m.Start(ctx, cp)
 }
 
