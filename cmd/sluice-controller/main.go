@@ -18,6 +18,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -37,7 +38,10 @@ import (
 	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/cmd/sluice-controller/internal/webhooks"
+	"github.com/sluicehq/sluice/rollout"
 	rolloutadmission "github.com/sluicehq/sluice/rollout/admission"
+	"github.com/sluicehq/sluice/workload"
+	"github.com/sluicehq/sluice/workload/freeze"
 )
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
@@ -174,12 +178,16 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 		Decoder: decoder,
 		Options: rolloutadmission.Options{PartitionPercentLimit: o.partitionPercentLimit},
 	}})
+	srv.Register(freeze.Path, &webhook.Admission{Handler: &freeze.Handler{Client: mgr.GetClient(), Decoder: decoder}})
 	srv.Register(analysisadmission.TemplatePath, &webhook.Admission{Handler: &analysisadmission.TemplateValidator{Decoder: decoder}})
 	return nil
 }
 
 // setupControllers registers the reconcilers, one line each.
 func setupControllers(mgr ctrl.Manager, o options) error {
+	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -195,6 +203,9 @@ func newRotator(cfg *rest.Config, scheme *runtime.Scheme, o options) (*webhooks.
 		Client:        direct,
 		Name:          o.webhookConfigName,
 		ConvertedCRDs: []string{"rollouts.rollouts.kruise.io"},
+		MutatingObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: workload.WorkloadTypeLabel, Operator: metav1.LabelSelectorOpExists},
+		}},
 	}
 	r := &webhooks.Rotator{
 		CertDir:  o.certDir,

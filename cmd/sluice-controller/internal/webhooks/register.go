@@ -8,6 +8,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/deploy"
@@ -29,6 +30,10 @@ type Registrar struct {
 	Name string
 	// ConvertedCRDs are the CRDs whose conversion this manager serves.
 	ConvertedCRDs []string
+	// MutatingObjectSelector limits the mutating webhooks to the objects
+	// that need them (the workloads a Rollout references), so that the
+	// rest of the cluster never waits on this manager.
+	MutatingObjectSelector *metav1.LabelSelector
 }
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;create;update
@@ -59,6 +64,7 @@ func (r *Registrar) Register(ctx context.Context, caBundle []byte) error {
 	if len(mutating.Webhooks) > 0 {
 		for i := range mutating.Webhooks {
 			mutating.Webhooks[i].ClientConfig = r.clientConfig(mutating.Webhooks[i].ClientConfig, caBundle)
+			mutating.Webhooks[i].ObjectSelector = r.MutatingObjectSelector
 		}
 		if err := upsert(ctx, r.Client, &admissionregistrationv1.MutatingWebhookConfiguration{}, r.Name, func(o client.Object) bool {
 			cfg := o.(*admissionregistrationv1.MutatingWebhookConfiguration)

@@ -1,0 +1,429 @@
+package rollout
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/workload"
+)
+
+// Finalizer keeps a Rollout until its workload has been given back.
+const Finalizer = "rollouts.kruise.io/rollout"
+
+// Observed is everything Decide looks at.
+type Observed struct {
+	Rollout *v1beta1.Rollout
+	// Workload is nil when the workload does not exist.
+	Workload *workload.Info
+	Now      time.Time
+}
+
+// Action is the one thing a reconcile does to the world besides writing
+// the Rollout's status.
+type Action int
+
+// The actions.
+const (
+	NoAction Action = iota
+	// Prepare takes control of the workload (workload.Adapter.Prepare).
+	Prepare
+	// Release moves the workload towards Decision.Batch.
+	Release
+	// Finalise gives the workload back (workload.Adapter.Finalise).
+	Finalise
+	// RemoveFinalizer lets a deleted Rollout go.
+	RemoveFinalizer
+)
+
+func (a Action) String() string {
+	return [...]string{"None", "Prepare", "Release", "Finalise", "RemoveFinalizer"}[a]
+}
+
+// Event is a Kubernetes Event to record on the Rollout.
+type Event struct {
+	Type, Reason, Message string
+}
+
+// Decision is what Decide returns.
+type Decision struct {
+	Status v1beta1.RolloutStatus
+	Action Action
+	Batch  workload.Batch
+	// RequeueAfter is set only for a known deadline (the end of a pause).
+	RequeueAfter time.Duration
+	Events       []Event
+}
+
+// decider carries one decision while it is being made.
+type decider struct {
+	Observed
+	d  Decision
+	cs *v1beta1.CanaryStatus
+}
+
+// Decide returns the Rollout's next status and the action to take. It is a
+// pure function: the same observation always gives the same decision.
+func Decide(o Observed) Decision {
+	x := &decider{Observed: o}
+	x.d.Status = *o.Rollout.Status.DeepCopy()
+	x.d.Status.ObservedGeneration = o.Rollout.Generation
+	x.decide()
+	x.mirror()
+	return x.d
+}
+
+func (x *decider) decide() {
+	r, info, st := x.Rollout, x.Workload, &x.d.Status
+	switch {
+	case r.DeletionTimestamp != nil:
+		x.terminate()
+	case info == nil:
+		ref := r.Spec.WorkloadRef
+		st.Message = fmt.Sprintf("%s %s not found: the Rollout waits for it", ref.Kind, ref.Name)
+		if st.Phase == "" || st.Phase == v1beta1.RolloutPhaseInitial {
+			st.Phase = v1beta1.RolloutPhaseHealthy
+		}
+	case r.Spec.Disabled:
+		x.disable()
+	case r.Spec.Strategy.Canary == nil:
+		st.Message = "blue-green releases are not supported yet: use strategy.canary"
+	default:
+		x.progress()
+	}
+}
+
+// terminate gives the workload back and then lets the Rollout go.
+func (x *decider) terminate() {
+	st := &x.d.Status
+	if x.Workload != nil && x.Workload.Frozen {
+		st.Phase = v1beta1.RolloutPhaseTerminating
+		st.Message = msgDeleting
+		setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionTrue, v1beta1.TerminatingReasonInTerminating, msgDeleting, x.Now)
+		x.d.Action = Finalise
+		return
+	}
+	setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionFalse, v1beta1.TerminatingReasonCompleted, "", x.Now)
+	x.d.Action = RemoveFinalizer
+}
+
+func (x *decider) disable() {
+	st := &x.d.Status
+	if x.Workload.Frozen {
+		st.Phase = v1beta1.RolloutPhaseDisabling
+		st.Message = msgDisabling
+		x.d.Action = Finalise
+		return
+	}
+	if st.Phase != v1beta1.RolloutPhaseDisabled {
+		x.event(corev1.EventTypeNormal, "Disabled", msgDisabled)
+	}
+	st.Phase = v1beta1.RolloutPhaseDisabled
+	st.Message = msgDisabled
+	removeCondition(st, v1beta1.RolloutConditionProgressing)
+}
+
+func (x *decider) progress() {
+	st := &x.d.Status
+	switch st.Phase {
+	case "", v1beta1.RolloutPhaseInitial, v1beta1.RolloutPhaseDisabled, v1beta1.RolloutPhaseDisabling:
+		st.Phase = v1beta1.RolloutPhaseHealthy
+		st.Message = msgHealthy
+		fallthrough
+	case v1beta1.RolloutPhaseHealthy:
+		if !x.Workload.Frozen || !x.Workload.Settled {
+			if st.Message == "" {
+				st.Message = msgHealthy
+			}
+			return
+		}
+		x.start()
+	case v1beta1.RolloutPhaseProgressing:
+		x.cs = st.CanaryStatus
+		if x.cs == nil { // a status written by someone else: start over
+			x.start()
+			return
+		}
+		switch reason(st) {
+		case v1beta1.ProgressingReasonFinalising:
+			x.finalise(true)
+		case v1beta1.ProgressingReasonCancelling:
+			x.finalise(false)
+		case v1beta1.ProgressingReasonPaused:
+			if x.Rollout.Spec.Strategy.Paused {
+				return
+			}
+			x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
+			x.event(corev1.EventTypeNormal, "Resumed", "the release continues")
+			x.roll()
+		default:
+			x.roll()
+		}
+	}
+}
+
+// start begins a release of the workload's new revision at step 1.
+func (x *decider) start() {
+	st, info := &x.d.Status, x.Workload
+	st.Phase = v1beta1.RolloutPhaseProgressing
+	x.cs = &v1beta1.CanaryStatus{}
+	st.CanaryStatus = x.cs
+	x.cs.StableRevision = info.StableRevision
+	x.cs.ObservedRolloutID = info.RolloutID
+	x.resetTo(1)
+	removeCondition(st, v1beta1.RolloutConditionSucceeded)
+	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
+	x.event(corev1.EventTypeNormal, "ReleaseStarted", fmt.Sprintf("releasing revision %s (stable %s) in %d steps", info.UpdateRevision, info.StableRevision, len(x.steps())))
+	x.d.Action = Prepare
+}
+
+// resetTo (re)starts the release of the workload's update revision at step i.
+func (x *decider) resetTo(i int32) {
+	x.cs.CanaryRevision = x.Workload.UpdateRevision
+	x.cs.PodTemplateHash = x.Workload.UpdateRevision
+	x.cs.ObservedRolloutID = x.Workload.RolloutID
+	x.enterStep(i)
+}
+
+func (x *decider) enterStep(i int32) {
+	x.cs.CurrentStepIndex = i
+	x.cs.NextStepIndex = expectedNext(i, int32(len(x.steps())))
+	x.cs.CurrentStepState = v1beta1.CanaryStepStateUpgrade
+	x.cs.FinalisingStep = ""
+	x.stamp()
+}
+
+func (x *decider) stamp() {
+	t := metav1.NewTime(x.Now.Truncate(time.Second))
+	x.cs.LastUpdateTime = &t
+}
+
+// roll runs the release's step state machine.
+func (x *decider) roll() {
+	info, cs := x.Workload, x.cs
+	switch {
+	case info.Settled && info.UpdateRevision == cs.StableRevision:
+		x.setProgressing(v1beta1.ProgressingReasonCancelling, msgCancelling)
+		x.event(corev1.EventTypeNormal, "RollbackDetected", "the workload's template is back at the stable revision "+cs.StableRevision+": cancelling the release")
+		x.finalise(false)
+		return
+	case x.Rollout.Spec.Strategy.Paused:
+		x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
+		x.d.Status.Message = msgPaused
+		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
+		return
+	case info.Settled && info.UpdateRevision != cs.CanaryRevision:
+		x.event(corev1.EventTypeNormal, "ContinuousRelease", fmt.Sprintf("workload continuous publishing canaryRevision %s, then restart publishing", info.UpdateRevision))
+		x.resetTo(1)
+		x.d.Action = Prepare
+		return
+	}
+	x.jump()
+	// A step may finish and the next begin in one decision: each pass
+	// moves one state forward; no state repeats, so this ends.
+	for pass := 0; pass < 8 && x.step(); pass++ {
+	}
+}
+
+// jump honours a nextStepIndex patched by the user (kubectl-kruise undo
+// --fast does this).
+func (x *decider) jump() {
+	n := int32(len(x.steps()))
+	cs := x.cs
+	if cs.NextStepIndex <= 0 || cs.NextStepIndex > n || cs.NextStepIndex == expectedNext(cs.CurrentStepIndex, n) {
+		return
+	}
+	x.event(corev1.EventTypeNormal, "StepJump", fmt.Sprintf("jumping from step %d to step %d", cs.CurrentStepIndex, cs.NextStepIndex))
+	x.enterStep(cs.NextStepIndex)
+}
+
+// step advances the current step's state once; it reports whether it did.
+func (x *decider) step() bool {
+	cs, info := x.cs, x.Workload
+	steps := x.steps()
+	n := int32(len(steps))
+	if cs.CurrentStepIndex < 1 || cs.CurrentStepIndex > n {
+		x.enterStep(min(max(cs.CurrentStepIndex, 1), n))
+	}
+	i := cs.CurrentStepIndex
+	s := steps[i-1]
+	target := x.target(s)
+	switch cs.CurrentStepState {
+	case v1beta1.CanaryStepStateInit, v1beta1.CanaryStepStateUpgrade, v1beta1.CanaryStepStateTrafficRouting, v1beta1.CanaryStepStateMetricsAnalysis, "":
+		cs.CurrentStepState = v1beta1.CanaryStepStateUpgrade
+		x.setMessage(msgUpgrade(i, n))
+		x.d.Action = Release
+		x.d.Batch = workload.Batch{Index: i, Updated: target, RolloutID: info.RolloutID}
+		if !x.batchDone(target) {
+			return false
+		}
+		cs.CurrentStepState = v1beta1.CanaryStepStatePaused
+		x.stamp()
+		x.event(corev1.EventTypeNormal, "StepUpgraded", fmt.Sprintf("step %d/%d: %d of %d pods run the new version", i, n, info.Updated, info.Replicas))
+		return true
+	case v1beta1.CanaryStepStatePaused:
+		switch {
+		case i == n && s.Replicas != nil && s.Replicas.Type == intstr.String && s.Replicas.StrVal == "100%":
+			// The last step at 100% has nothing left to wait for.
+		case s.Pause.Duration == nil:
+			x.setMessage(msgManualConfirm(i, n))
+			return false
+		default:
+			wait := time.Duration(*s.Pause.Duration) * time.Second
+			if left := cs.LastUpdateTime.Add(wait).Sub(x.Now); left > 0 {
+				x.setMessage(msgWaitDuration(i, n, *s.Pause.Duration))
+				x.d.RequeueAfter = left
+				return false
+			}
+		}
+		cs.CurrentStepState = v1beta1.CanaryStepStateReady
+		x.stamp()
+		return true
+	case v1beta1.CanaryStepStateReady:
+		if i < n {
+			next := i + 1
+			if cs.NextStepIndex > 0 && cs.NextStepIndex <= n {
+				next = cs.NextStepIndex
+			}
+			x.event(corev1.EventTypeNormal, "StepReady", fmt.Sprintf("step %d/%d is done: entering step %d", i, n, next))
+			x.enterStep(next)
+			return true
+		}
+		cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
+		x.event(corev1.EventTypeNormal, "StepReady", fmt.Sprintf("step %d/%d is done: finalising", i, n))
+		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
+		x.finalise(true)
+		return false
+	case v1beta1.CanaryStepStateCompleted:
+		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
+		x.finalise(true)
+	}
+	return false
+}
+
+// finalise gives the workload back and waits until it has finished on its
+// own; success says whether the release completed or was cancelled.
+func (x *decider) finalise(success bool) {
+	st, info := &x.d.Status, x.Workload
+	msg := msgFinalising
+	if !success {
+		msg = msgCancelling
+	}
+	if info.Frozen || !info.Released {
+		x.d.Action = Finalise
+		x.setMessage(msg)
+		return
+	}
+	st.Phase = v1beta1.RolloutPhaseHealthy
+	x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
+	x.cs.FinalisingStep = ""
+	if success {
+		x.cs.StableRevision = x.cs.CanaryRevision
+		x.setProgressing(v1beta1.ProgressingReasonCompleted, msgCompleted)
+		setCondition(st, v1beta1.RolloutConditionSucceeded, corev1.ConditionTrue, v1beta1.ProgressingReasonCompleted, msgCompleted, x.Now)
+		x.setMessage(msgCompleted)
+		x.event(corev1.EventTypeNormal, "ReleaseCompleted", msgCompleted)
+		return
+	}
+	x.setProgressing(v1beta1.ProgressingReasonCompleted, msgRolledBack)
+	setCondition(st, v1beta1.RolloutConditionSucceeded, corev1.ConditionFalse, v1beta1.ProgressingReasonCancelling, msgRolledBack, x.Now)
+	x.setMessage(msgRolledBack)
+	x.event(corev1.EventTypeNormal, "ReleaseCancelled", msgRolledBack)
+}
+
+// batchDone reports whether the batch of target pods is in place: enough
+// new pods, at most failureThreshold of them unready, and the old pods
+// scaled down to make room.
+func (x *decider) batchDone(target int32) bool {
+	info := x.Workload
+	if !info.Settled || info.Updated < target || info.Updated+info.Others > info.Replicas {
+		return false
+	}
+	return target-info.UpdatedReady <= x.failureThreshold(target)
+}
+
+// failureThreshold is how many pods of a batch may be unready. Kruise
+// defaults to the workload's maxUnavailable; Sluice defaults to none,
+// because traffic and analysis follow a batch: set failureThreshold to
+// tolerate some.
+func (x *decider) failureThreshold(target int32) int32 {
+	ft := x.Rollout.Spec.Strategy.Canary.FailureThreshold
+	if ft == nil {
+		return 0
+	}
+	v, err := intstr.GetScaledValueFromIntOrPercent(ft, int(target), false)
+	if err != nil {
+		return 0
+	}
+	return int32(v)
+}
+
+// target is the number of new-version pods a step asks for: a number, or
+// a percentage of the workload rounded up, never more than the workload has.
+func (x *decider) target(s v1beta1.CanaryStep) int32 {
+	replicas := x.Workload.Replicas
+	if s.Replicas == nil {
+		return replicas
+	}
+	v, err := intstr.GetScaledValueFromIntOrPercent(s.Replicas, int(replicas), true)
+	if err != nil {
+		return 0
+	}
+	return min(int32(v), replicas)
+}
+
+func (x *decider) steps() []v1beta1.CanaryStep { return x.Rollout.Spec.Strategy.Canary.Steps }
+
+func (x *decider) setProgressing(reason, message string) {
+	setCondition(&x.d.Status, v1beta1.RolloutConditionProgressing, corev1.ConditionTrue, reason, message, x.Now)
+	if reason == v1beta1.ProgressingReasonCompleted {
+		c := condition(&x.d.Status, v1beta1.RolloutConditionProgressing)
+		c.Status = corev1.ConditionFalse
+	}
+}
+
+func (x *decider) setMessage(m string) {
+	x.d.Status.Message = m
+	if x.cs != nil {
+		x.cs.Message = m
+	}
+}
+
+func (x *decider) event(typ, reason, message string) {
+	x.d.Events = append(x.d.Events, Event{Type: typ, Reason: reason, Message: message})
+}
+
+// mirror copies what the printer columns show to the top of the status,
+// and the workload's counts into the canary status.
+func (x *decider) mirror() {
+	st := &x.d.Status
+	cs := st.CanaryStatus
+	if cs == nil {
+		return
+	}
+	if x.Workload != nil && st.Phase == v1beta1.RolloutPhaseProgressing {
+		cs.CanaryReplicas = x.Workload.Updated
+		cs.CanaryReadyReplicas = x.Workload.UpdatedReady
+	}
+	st.CurrentStepIndex = cs.CurrentStepIndex
+	st.CurrentStepState = cs.CurrentStepState
+}
+
+func reason(st *v1beta1.RolloutStatus) string {
+	if c := condition(st, v1beta1.RolloutConditionProgressing); c != nil {
+		return c.Reason
+	}
+	return v1beta1.ProgressingReasonInRolling
+}
+
+// expectedNext is the nextStepIndex of step i of n: i+1, or -1 on the last.
+func expectedNext(i, n int32) int32 {
+	if i >= n {
+		return -1
+	}
+	return i + 1
+}

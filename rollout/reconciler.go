@@ -1,0 +1,182 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/workload"
+)
+
+// +kubebuilder:rbac:groups=rollouts.kruise.io,resources=rollouts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=rollouts.kruise.io,resources=rollouts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=rollouts.kruise.io,resources=rollouts/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconciler releases workloads as their Rollouts say.
+type Reconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Now      func() time.Time
+}
+
+// workloadIndex indexes Rollouts by "Kind/name" of their workload.
+const workloadIndex = "spec.workloadRef.kindName"
+
+func workloadKey(kind, name string) string { return kind + "/" + name }
+
+// SetupWithManager registers the reconciler and its watches: the Rollout,
+// its workload, and the workload's ReplicaSets (whose status moves a batch).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, workloadIndex, func(o client.Object) []string {
+		ref := o.(*v1beta1.Rollout).Spec.WorkloadRef
+		return []string{workloadKey(ref.Kind, ref.Name)}
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1beta1.Rollout{}).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("Deployment"))).
+		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("StatefulSet"))).
+		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.byOwner)).
+		Named("rollout").
+		Complete(r)
+}
+
+func (r *Reconciler) byWorkload(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.rolloutsOf(ctx, o.GetNamespace(), kind, o.GetName())
+	}
+}
+
+// byOwner maps a ReplicaSet to the Rollouts of its Deployment.
+func (r *Reconciler) byOwner(ctx context.Context, o client.Object) []reconcile.Request {
+	owner := metav1.GetControllerOf(o)
+	if owner == nil || owner.Kind != "Deployment" {
+		return nil
+	}
+	return r.rolloutsOf(ctx, o.GetNamespace(), owner.Kind, owner.Name)
+}
+
+func (r *Reconciler) rolloutsOf(ctx context.Context, namespace, kind, name string) []reconcile.Request {
+	var list v1beta1.RolloutList
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{workloadIndex: workloadKey(kind, name)}); err != nil {
+		log.FromContext(ctx).Error(err, "listing Rollouts of a workload")
+		return nil
+	}
+	out := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return out
+}
+
+// Reconcile observes, decides, does one action and writes the status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	ro := &v1beta1.Rollout{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if ro.DeletionTimestamp == nil && !controllerutil.ContainsFinalizer(ro, Finalizer) {
+		patch := client.MergeFrom(ro.DeepCopy())
+		controllerutil.AddFinalizer(ro, Finalizer)
+		return reconcile.Result{}, r.Client.Patch(ctx, ro, patch)
+	}
+
+	adapter, err := workload.For(r.Client, ro)
+	if err != nil {
+		return reconcile.Result{}, r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { s.Message = err.Error() })
+	}
+	if err := r.labelWorkload(ctx, ro); err != nil {
+		return reconcile.Result{}, err
+	}
+	info, err := adapter.Observe(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	d := Decide(Observed{Rollout: ro, Workload: info, Now: r.Now()})
+
+	if err := r.act(ctx, ro, adapter, d); err != nil {
+		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ActionFailed", d.Action.String(), "%s: %v", d.Action, err)
+		return reconcile.Result{}, fmt.Errorf("%s: %w", d.Action, err)
+	}
+	if d.Action == RemoveFinalizer {
+		return reconcile.Result{}, nil
+	}
+	if err := r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { *s = d.Status }); err != nil {
+		return reconcile.Result{}, err
+	}
+	for _, e := range d.Events {
+		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
+	}
+	return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+func (r *Reconciler) act(ctx context.Context, ro *v1beta1.Rollout, a workload.Adapter, d Decision) error {
+	switch d.Action {
+	case Prepare:
+		return a.Prepare(ctx)
+	case Release:
+		return a.Release(ctx, d.Batch)
+	case Finalise:
+		return a.Finalise(ctx)
+	case RemoveFinalizer:
+		patch := client.MergeFrom(ro.DeepCopy())
+		controllerutil.RemoveFinalizer(ro, Finalizer)
+		return client.IgnoreNotFound(r.Client.Patch(ctx, ro, patch))
+	}
+	return nil
+}
+
+// writeStatus writes the status when it changed, with optimistic locking
+// so that an approval written meanwhile (kubectl-kruise patches the status)
+// is never overwritten: the conflict makes the next reconcile see it.
+func (r *Reconciler) writeStatus(ctx context.Context, ro *v1beta1.Rollout, set func(*v1beta1.RolloutStatus)) error {
+	orig := ro.DeepCopy()
+	set(&ro.Status)
+	if equality.Semantic.DeepEqual(orig.Status, ro.Status) {
+		return nil
+	}
+	err := r.Client.Status().Patch(ctx, ro, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return fmt.Errorf("the Rollout changed meanwhile; retrying: %w", err)
+	}
+	return err
+}
+
+// labelWorkload puts the workload-type label on the workload, so that the
+// freeze webhook (whose objectSelector requires it) sees its updates.
+func (r *Reconciler) labelWorkload(ctx context.Context, ro *v1beta1.Rollout) error {
+	ref := ro.Spec.WorkloadRef
+	value := workload.TypeLabelValue(ref.Kind)
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil || value == "" {
+		return err
+	}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(gv.WithKind(ref.Kind))
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, meta); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if meta.Labels[workload.WorkloadTypeLabel] == value {
+		return nil
+	}
+	patch := client.MergeFrom(meta.DeepCopy())
+	metav1.SetMetaDataLabel(&meta.ObjectMeta, workload.WorkloadTypeLabel, value)
+	return r.Client.Patch(ctx, meta, patch)
+}

@@ -1,0 +1,378 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Deployment releases an apps/v1 Deployment in partition style: the
+// Deployment stays paused with the Recreate strategy (so its own controller
+// neither creates the new ReplicaSet nor scales anything while two are
+// active) and Sluice scales the new and old ReplicaSets batch by batch,
+// honouring the original maxSurge and maxUnavailable. Finalise restores the
+// strategy and resumes the Deployment, whose controller then finishes the
+// release (or, after a rollback, returns to the stable ReplicaSet).
+type Deployment struct {
+	Client      client.Client
+	Key         client.ObjectKey
+	RolloutName string
+}
+
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+
+// savedStrategy is DeploymentStrategyAnnotation's value (Kruise's shape).
+type savedStrategy struct {
+	RollingStyle  string                          `json:"rollingStyle"`
+	RollingUpdate *appsv1.RollingUpdateDeployment `json:"rollingUpdate,omitempty"`
+	Paused        bool                            `json:"paused"`
+	Partition     intstr.IntOrString              `json:"partition"`
+}
+
+// deploymentState is a Deployment with its ReplicaSets, sorted out.
+type deploymentState struct {
+	d       *appsv1.Deployment
+	newRS   *appsv1.ReplicaSet   // nil until created
+	oldRSs  []*appsv1.ReplicaSet // every other ReplicaSet the Deployment owns
+	newHash string
+}
+
+func (a *Deployment) load(ctx context.Context) (*deploymentState, error) {
+	d := &appsv1.Deployment{}
+	if err := a.Client.Get(ctx, a.Key, d); err != nil {
+		return nil, err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	var list appsv1.ReplicaSetList
+	if err := a.Client.List(ctx, &list, client.InNamespace(d.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, err
+	}
+	s := &deploymentState{d: d}
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if owner := metav1.GetControllerOf(rs); owner == nil || owner.UID != d.UID {
+			continue
+		}
+		if s.newRS == nil && EqualIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
+			s.newRS = rs
+			continue
+		}
+		s.oldRSs = append(s.oldRSs, rs)
+	}
+	if s.newRS != nil {
+		s.newHash = s.newRS.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	} else {
+		s.newHash = TemplateHash(&d.Spec.Template, d.Status.CollisionCount)
+	}
+	return s, nil
+}
+
+// Observe reads the Deployment and its ReplicaSets.
+func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
+	s, err := a.load(ctx)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := s.d
+	info := &Info{
+		Replicas:       replicasOf(d.Spec.Replicas),
+		Frozen:         d.Annotations[InProgressingAnnotation] != "",
+		UpdateRevision: s.newHash,
+		RolloutID:      d.Labels[RolloutIDLabel],
+		Settled:        d.Status.ObservedGeneration >= d.Generation,
+		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,
+	}
+	info.StableRevision = d.Labels[StableRevisionLabel]
+	if info.StableRevision == "" {
+		info.StableRevision = s.newestOldHash()
+	}
+	if s.newRS != nil {
+		info.Updated = s.newRS.Status.Replicas
+		info.UpdatedReady = s.newRS.Status.ReadyReplicas
+	}
+	for _, rs := range s.oldRSs {
+		info.Others += rs.Status.Replicas
+	}
+	info.Released = !d.Spec.Paused && !info.Frozen && info.Settled &&
+		d.Status.UpdatedReplicas == info.Replicas && d.Status.Replicas == info.Replicas &&
+		d.Status.AvailableReplicas == info.Replicas && info.Others == 0
+	return info, nil
+}
+
+// newestOldHash is the hash of the most recent ReplicaSet other than the
+// new one: the stable revision when nothing says otherwise.
+func (s *deploymentState) newestOldHash() string {
+	best, bestRev := "", -1
+	for _, rs := range s.oldRSs {
+		rev, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"])
+		if rev > bestRev {
+			best, bestRev = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey], rev
+		}
+	}
+	if best == "" {
+		return s.newHash
+	}
+	return best
+}
+
+// Prepare saves the rolling update, switches to Recreate and pauses, so
+// that the Deployment controller leaves the ReplicaSets to Sluice.
+func (a *Deployment) Prepare(ctx context.Context) error {
+	d := &appsv1.Deployment{}
+	if err := a.Client.Get(ctx, a.Key, d); err != nil {
+		return err
+	}
+	if _, saved := d.Annotations[DeploymentStrategyAnnotation]; saved && d.Spec.Paused && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return nil
+	}
+	if _, saved := d.Annotations[DeploymentStrategyAnnotation]; !saved {
+		ru := d.Spec.Strategy.RollingUpdate
+		if ru == nil {
+			ru = defaultRollingUpdate()
+		}
+		raw, err := json.Marshal(savedStrategy{RollingStyle: "Partition", RollingUpdate: ru})
+		if err != nil {
+			return err
+		}
+		metav1.SetMetaDataAnnotation(&d.ObjectMeta, DeploymentStrategyAnnotation, string(raw))
+	}
+	metav1.SetMetaDataAnnotation(&d.ObjectMeta, ControlInfoAnnotation, controlInfo(a.RolloutName))
+	d.Spec.Paused = true
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	return a.Client.Update(ctx, d)
+}
+
+func defaultRollingUpdate() *appsv1.RollingUpdateDeployment {
+	q := intstr.FromString("25%")
+	return &appsv1.RollingUpdateDeployment{MaxSurge: &q, MaxUnavailable: &q}
+}
+
+func controlInfo(rollout string) string {
+	raw, _ := json.Marshal(metav1.OwnerReference{APIVersion: "rollouts.kruise.io/v1beta1", Kind: "Rollout", Name: rollout})
+	return string(raw)
+}
+
+// Release scales the ReplicaSets one move towards b: first the new one up
+// within maxSurge, then the old ones down within maxUnavailable, the way a
+// rolling update does, but never past b.Updated new pods.
+func (a *Deployment) Release(ctx context.Context, b Batch) error {
+	s, err := a.load(ctx)
+	if err != nil {
+		return err
+	}
+	if s.newRS == nil {
+		if s.newRS, err = a.createNewReplicaSet(ctx, s); err != nil {
+			return err
+		}
+	}
+	replicas := replicasOf(s.d.Spec.Replicas)
+	surge, unavailable, err := a.limits(s.d, replicas)
+	if err != nil {
+		return err
+	}
+	plan := planScale(scaleInput{
+		replicas: replicas, target: min(b.Updated, replicas), surge: surge, unavailable: unavailable,
+		newSpec: replicasOf(s.newRS.Spec.Replicas), newAvailable: s.newRS.Status.AvailableReplicas,
+		old: s.oldForScaleDown(s.d.Labels[StableRevisionLabel]),
+	})
+	if plan.newReplicas != replicasOf(s.newRS.Spec.Replicas) {
+		if err := scaleReplicaSet(ctx, a.Client, s.newRS, plan.newReplicas); err != nil {
+			return err
+		}
+	}
+	for i, rs := range plan.oldOrder {
+		if plan.oldReplicas[i] != replicasOf(rs.Spec.Replicas) {
+			if err := scaleReplicaSet(ctx, a.Client, rs, plan.oldReplicas[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return labelPods(ctx, a.Client, s.d.Namespace, map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: s.newHash}, b)
+}
+
+// oldForScaleDown orders the old ReplicaSets the way they should shrink:
+// intermediate versions (of an interrupted release) before the stable one.
+func (s *deploymentState) oldForScaleDown(stableHash string) []*appsv1.ReplicaSet {
+	out := append([]*appsv1.ReplicaSet(nil), s.oldRSs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		si := out[i].Labels[appsv1.DefaultDeploymentUniqueLabelKey] == stableHash
+		sj := out[j].Labels[appsv1.DefaultDeploymentUniqueLabelKey] == stableHash
+		return !si && sj
+	})
+	return out
+}
+
+func (a *Deployment) limits(d *appsv1.Deployment, replicas int32) (surge, unavailable int32, err error) {
+	ru := defaultRollingUpdate()
+	if raw := d.Annotations[DeploymentStrategyAnnotation]; raw != "" {
+		var saved savedStrategy
+		if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+			return 0, 0, fmt.Errorf("annotation %s: %w", DeploymentStrategyAnnotation, err)
+		}
+		if saved.RollingUpdate != nil {
+			ru = saved.RollingUpdate
+		}
+	}
+	return resolveSurgeUnavailable(ru, replicas)
+}
+
+// resolveSurgeUnavailable turns maxSurge (rounded up) and maxUnavailable
+// (rounded down) into numbers, as the Deployment controller does; when both
+// are zero one pod may be unavailable, or nothing could ever move.
+func resolveSurgeUnavailable(ru *appsv1.RollingUpdateDeployment, replicas int32) (int32, int32, error) {
+	zero := intstr.FromInt32(0)
+	ms, mu := ru.MaxSurge, ru.MaxUnavailable
+	if ms == nil {
+		ms = &zero
+	}
+	if mu == nil {
+		mu = &zero
+	}
+	surge, err := intstr.GetScaledValueFromIntOrPercent(ms, int(replicas), true)
+	if err != nil {
+		return 0, 0, err
+	}
+	unavailable, err := intstr.GetScaledValueFromIntOrPercent(mu, int(replicas), false)
+	if err != nil {
+		return 0, 0, err
+	}
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1
+	}
+	return int32(surge), int32(unavailable), nil
+}
+
+func (a *Deployment) createNewReplicaSet(ctx context.Context, s *deploymentState) (*appsv1.ReplicaSet, error) {
+	d := s.d
+	template := d.Spec.Template.DeepCopy()
+	if template.Labels == nil {
+		template.Labels = map[string]string{}
+	}
+	template.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = s.newHash
+	selector := d.Spec.Selector.DeepCopy()
+	if selector.MatchLabels == nil {
+		selector.MatchLabels = map[string]string{}
+	}
+	selector.MatchLabels[appsv1.DefaultDeploymentUniqueLabelKey] = s.newHash
+	revision := 0
+	for _, rs := range s.oldRSs {
+		if r, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"]); r > revision {
+			revision = r
+		}
+	}
+	zero := int32(0)
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      d.Name + "-" + s.newHash,
+			Namespace: d.Namespace,
+			Labels:    template.Labels,
+			Annotations: map[string]string{
+				"deployment.kubernetes.io/revision":         strconv.Itoa(revision + 1),
+				"deployment.kubernetes.io/desired-replicas": strconv.Itoa(int(replicasOf(d.Spec.Replicas))),
+			},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas:        &zero,
+			MinReadySeconds: d.Spec.MinReadySeconds,
+			Selector:        selector,
+			Template:        *template,
+		},
+	}
+	if err := a.Client.Create(ctx, rs); err != nil {
+		return nil, fmt.Errorf("creating ReplicaSet %s: %w", rs.Name, err)
+	}
+	return rs, nil
+}
+
+// Finalise restores the rolling update, removes Sluice's marks and
+// resumes the Deployment, in one write.
+func (a *Deployment) Finalise(ctx context.Context) error {
+	d := &appsv1.Deployment{}
+	if err := a.Client.Get(ctx, a.Key, d); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	changed := false
+	if raw, ok := d.Annotations[DeploymentStrategyAnnotation]; ok {
+		var saved savedStrategy
+		if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+			return fmt.Errorf("annotation %s: %w", DeploymentStrategyAnnotation, err)
+		}
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: saved.RollingUpdate}
+		delete(d.Annotations, DeploymentStrategyAnnotation)
+		changed = true
+	}
+	for _, k := range []string{InProgressingAnnotation, ControlInfoAnnotation} {
+		if _, ok := d.Annotations[k]; ok {
+			delete(d.Annotations, k)
+			changed = true
+		}
+	}
+	if _, ok := d.Labels[StableRevisionLabel]; ok {
+		delete(d.Labels, StableRevisionLabel)
+		changed = true
+	}
+	if d.Spec.Paused {
+		d.Spec.Paused = false
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return a.Client.Update(ctx, d)
+}
+
+func scaleReplicaSet(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, n int32) error {
+	patch := client.MergeFrom(rs.DeepCopy())
+	rs.Spec.Replicas = &n
+	return c.Patch(ctx, rs, patch)
+}
+
+// labelPods stamps the batch (and release id) on pods of the new version
+// that do not carry it yet.
+func labelPods(ctx context.Context, c client.Client, namespace string, selector map[string]string, b Batch) error {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(selector)}); err != nil {
+		return err
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || p.Labels[BatchIDLabel] != "" {
+			continue
+		}
+		patch := client.MergeFrom(p.DeepCopy())
+		p.Labels[BatchIDLabel] = strconv.Itoa(int(b.Index))
+		if b.RolloutID != "" {
+			p.Labels[RolloutIDLabel] = b.RolloutID
+		}
+		if err := c.Patch(ctx, p, patch); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func replicasOf(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}

@@ -1,0 +1,101 @@
+// Package freeze is the mutating webhook that freezes a workload the moment
+// its pod template changes, before the workload's own controller acts: a
+// Deployment is paused, a StatefulSet partitioned. The Rollout then releases
+// it batch by batch.
+package freeze
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+)
+
+// Path is where the webhook is served.
+const Path = "/freeze-workload"
+
+// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps,resources=deployments;statefulsets,verbs=update,versions=v1,name=workloads.freeze.sluice.dev,admissionReviewVersions=v1
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
+
+// Handler freezes workloads that a Rollout references.
+type Handler struct {
+	Client  client.Reader
+	Decoder admission.Decoder
+}
+
+var _ admission.Handler = &Handler{}
+
+// Handle freezes an updated Deployment or StatefulSet when it enters a
+// release, and keeps it frozen while one is in progress.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Update || req.SubResource != "" {
+		return admission.Allowed("")
+	}
+	switch req.Kind.Kind {
+	case "Deployment":
+		return handle(ctx, h, req, &appsv1.Deployment{}, &appsv1.Deployment{}, h.freezeDeployment)
+	case "StatefulSet":
+		return handle(ctx, h, req, &appsv1.StatefulSet{}, &appsv1.StatefulSet{}, h.freezeStatefulSet)
+	}
+	return admission.Allowed("")
+}
+
+func handle[T client.Object](ctx context.Context, h *Handler, req admission.Request, cur, old T, freeze func(context.Context, *v1beta1.Rollout, T, T) (bool, error)) admission.Response {
+	if err := h.Decoder.DecodeRaw(req.Object, cur); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if err := h.Decoder.DecodeRaw(req.OldObject, old); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	r, err := h.rolloutFor(ctx, cur.GetNamespace(), req.Kind.Group, req.Kind.Kind, cur.GetName())
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if r == nil {
+		return admission.Allowed("no Rollout")
+	}
+	changed, err := freeze(ctx, r, cur, old)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if !changed {
+		return admission.Allowed("")
+	}
+	raw, err := json.Marshal(cur)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+}
+
+// rolloutFor finds the active Rollout that releases the workload.
+func (h *Handler) rolloutFor(ctx context.Context, namespace, group, kind, name string) (*v1beta1.Rollout, error) {
+	var list v1beta1.RolloutList
+	if err := h.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		r := &list.Items[i]
+		gv, _ := schema.ParseGroupVersion(r.Spec.WorkloadRef.APIVersion)
+		if gv.Group != group || r.Spec.WorkloadRef.Kind != kind || r.Spec.WorkloadRef.Name != name {
+			continue
+		}
+		if r.DeletionTimestamp != nil || r.Spec.Disabled || r.Status.Phase == v1beta1.RolloutPhaseDisabled {
+			return nil, nil
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+func inProgressing(r *v1beta1.Rollout) string {
+	raw, _ := json.Marshal(map[string]string{"rolloutName": r.Name})
+	return string(raw)
+}

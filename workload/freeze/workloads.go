@@ -1,0 +1,121 @@
+package freeze
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/workload"
+)
+
+// revisionChanged reports whether an update is a new release: a changed
+// pod template, or a changed rollouts.kruise.io/rollout-id (label, or the
+// annotation Kruise's webhook reads).
+func revisionChanged(old, cur metav1.Object, templateChanged bool) bool {
+	id := func(o metav1.Object) string {
+		if v := o.GetLabels()[workload.RolloutIDLabel]; v != "" {
+			return v
+		}
+		return o.GetAnnotations()[workload.RolloutIDLabel]
+	}
+	return templateChanged || id(old) != id(cur)
+}
+
+// freezeDeployment pauses a Deployment that enters a release and marks it,
+// and keeps a Deployment in a release paused (and, in partition style, on
+// the Recreate strategy) whatever a GitOps tool re-applies.
+func (h *Handler) freezeDeployment(ctx context.Context, r *v1beta1.Rollout, cur, old *appsv1.Deployment) (bool, error) {
+	if cur.Spec.Replicas != nil && *cur.Spec.Replicas == 0 {
+		return false, nil
+	}
+	templateChanged := !workload.EqualIgnoreHash(&old.Spec.Template, &cur.Spec.Template)
+	if cur.Annotations[workload.InProgressingAnnotation] != "" {
+		return keepFrozen(cur), nil
+	}
+	if !revisionChanged(old, cur, templateChanged) {
+		return false, nil
+	}
+	stable, err := h.stableHash(ctx, old)
+	if err != nil {
+		return false, err
+	}
+	cur.Spec.Paused = true
+	metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.InProgressingAnnotation, inProgressing(r))
+	metav1.SetMetaDataLabel(&cur.ObjectMeta, workload.StableRevisionLabel, stable)
+	return true, nil
+}
+
+// keepFrozen re-applies what a release needs on a frozen Deployment. A
+// rolling update re-applied by a user or GitOps tool is kept for the end of
+// the release, in the saved strategy.
+func keepFrozen(d *appsv1.Deployment) bool {
+	changed := false
+	if !d.Spec.Paused {
+		d.Spec.Paused = true
+		changed = true
+	}
+	raw, partition := d.Annotations[workload.DeploymentStrategyAnnotation]
+	if !partition || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return changed
+	}
+	var saved map[string]any
+	if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+		saved = map[string]any{"rollingStyle": "Partition"}
+	}
+	if d.Spec.Strategy.RollingUpdate != nil {
+		saved["rollingUpdate"] = d.Spec.Strategy.RollingUpdate
+	}
+	b, _ := json.Marshal(saved)
+	d.Annotations[workload.DeploymentStrategyAnnotation] = string(b)
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	return true
+}
+
+// stableHash is the pod-template-hash of the ReplicaSet that runs the
+// template being replaced.
+func (h *Handler) stableHash(ctx context.Context, old *appsv1.Deployment) (string, error) {
+	sel, err := metav1.LabelSelectorAsSelector(old.Spec.Selector)
+	if err != nil {
+		return "", err
+	}
+	var list appsv1.ReplicaSetList
+	if err := h.Client.List(ctx, &list, client.InNamespace(old.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return "", fmt.Errorf("listing ReplicaSets of %s: %w", old.Name, err)
+	}
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if owner := metav1.GetControllerOf(rs); owner != nil && owner.UID == old.UID && workload.EqualIgnoreHash(&rs.Spec.Template, &old.Spec.Template) {
+			return rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey], nil
+		}
+	}
+	return workload.TemplateHash(&old.Spec.Template, old.Status.CollisionCount), nil
+}
+
+// freezeStatefulSet partitions a StatefulSet that enters a release (or
+// gets yet another template during one) so that no pod moves until the
+// Rollout releases a batch.
+func (h *Handler) freezeStatefulSet(_ context.Context, r *v1beta1.Rollout, cur, old *appsv1.StatefulSet) (bool, error) {
+	if (cur.Spec.Replicas != nil && *cur.Spec.Replicas == 0) || cur.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return false, nil
+	}
+	templateChanged := !equalTemplate(old, cur)
+	if !revisionChanged(old, cur, templateChanged) {
+		return false, nil
+	}
+	p := int32(workload.FrozenPartition)
+	if cur.Spec.UpdateStrategy.RollingUpdate == nil {
+		cur.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{}
+	}
+	cur.Spec.UpdateStrategy.RollingUpdate.Partition = &p
+	metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.InProgressingAnnotation, inProgressing(r))
+	return true, nil
+}
+
+func equalTemplate(old, cur *appsv1.StatefulSet) bool {
+	return workload.EqualIgnoreHash(&old.Spec.Template, &cur.Spec.Template)
+}

@@ -1,0 +1,165 @@
+package workload
+
+import (
+	"context"
+	"math"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// FrozenPartition is the partition that keeps every pod of a StatefulSet
+// on its current revision (Kruise uses the same value).
+const FrozenPartition = math.MaxInt16
+
+// StatefulSet releases an apps/v1 StatefulSet with its RollingUpdate
+// partition: pods with an ordinal at or above the partition get the new
+// revision, so a batch of n sets partition = replicas - n.
+type StatefulSet struct {
+	Client      client.Client
+	Key         client.ObjectKey
+	RolloutName string
+}
+
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;update;patch
+
+// Observe reads the StatefulSet and counts its ready updated pods.
+func (a *StatefulSet) Observe(ctx context.Context) (*Info, error) {
+	s := &appsv1.StatefulSet{}
+	if err := a.Client.Get(ctx, a.Key, s); apierrors.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	info := &Info{
+		Replicas:       replicasOf(s.Spec.Replicas),
+		Frozen:         s.Annotations[InProgressingAnnotation] != "",
+		StableRevision: s.Status.CurrentRevision,
+		UpdateRevision: s.Status.UpdateRevision,
+		RolloutID:      s.Labels[RolloutIDLabel],
+		Settled:        s.Status.ObservedGeneration >= s.Generation,
+		RevisionLabel:  appsv1.ControllerRevisionHashLabelKey,
+	}
+	pods, err := a.pods(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods {
+		p := &pods[i]
+		if p.Labels[appsv1.ControllerRevisionHashLabelKey] == s.Status.UpdateRevision {
+			info.Updated++
+			if podReady(p) {
+				info.UpdatedReady++
+			}
+		} else {
+			info.Others++
+		}
+	}
+	info.Released = !info.Frozen && info.Settled && partitionOf(s) == 0 &&
+		s.Status.UpdatedReplicas == info.Replicas && s.Status.ReadyReplicas == info.Replicas &&
+		s.Status.CurrentRevision == s.Status.UpdateRevision
+	return info, nil
+}
+
+func (a *StatefulSet) pods(ctx context.Context, s *appsv1.StatefulSet) ([]corev1.Pod, error) {
+	sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	var list corev1.PodList
+	if err := a.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if owner := metav1.GetControllerOf(&p); owner != nil && owner.UID == s.UID && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Prepare marks the StatefulSet as controlled and makes sure no pod moves
+// before the first batch (the freeze webhook normally did this already).
+func (a *StatefulSet) Prepare(ctx context.Context) error {
+	return a.update(ctx, func(s *appsv1.StatefulSet) bool {
+		changed := setPartition(s, max(partitionOf(s), FrozenPartition))
+		if s.Annotations[ControlInfoAnnotation] == "" {
+			metav1.SetMetaDataAnnotation(&s.ObjectMeta, ControlInfoAnnotation, controlInfo(a.RolloutName))
+			changed = true
+		}
+		return changed
+	})
+}
+
+// Release lowers the partition so that b.Updated pods get the new revision.
+func (a *StatefulSet) Release(ctx context.Context, b Batch) error {
+	var rev string
+	err := a.update(ctx, func(s *appsv1.StatefulSet) bool {
+		rev = s.Status.UpdateRevision
+		replicas := replicasOf(s.Spec.Replicas)
+		return setPartition(s, replicas-min(b.Updated, replicas))
+	})
+	if err != nil || rev == "" {
+		return err
+	}
+	return labelPods(ctx, a.Client, a.Key.Namespace, map[string]string{appsv1.ControllerRevisionHashLabelKey: rev}, b)
+}
+
+// Finalise removes the partition and Sluice's marks; the StatefulSet
+// controller then rolls the remaining pods itself.
+func (a *StatefulSet) Finalise(ctx context.Context) error {
+	return client.IgnoreNotFound(a.update(ctx, func(s *appsv1.StatefulSet) bool {
+		changed := setPartition(s, 0)
+		for _, k := range []string{InProgressingAnnotation, ControlInfoAnnotation} {
+			if _, ok := s.Annotations[k]; ok {
+				delete(s.Annotations, k)
+				changed = true
+			}
+		}
+		return changed
+	}))
+}
+
+func (a *StatefulSet) update(ctx context.Context, mutate func(*appsv1.StatefulSet) bool) error {
+	s := &appsv1.StatefulSet{}
+	if err := a.Client.Get(ctx, a.Key, s); err != nil {
+		return err
+	}
+	if !mutate(s) {
+		return nil
+	}
+	return a.Client.Update(ctx, s)
+}
+
+func partitionOf(s *appsv1.StatefulSet) int32 {
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		return *ru.Partition
+	}
+	return 0
+}
+
+// setPartition sets the RollingUpdate partition; it reports a change.
+// A StatefulSet with the OnDelete strategy is left alone.
+func setPartition(s *appsv1.StatefulSet, p int32) bool {
+	if s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType || partitionOf(s) == p {
+		return false
+	}
+	if s.Spec.UpdateStrategy.RollingUpdate == nil {
+		s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{}
+	}
+	s.Spec.UpdateStrategy.RollingUpdate.Partition = &p
+	return true
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

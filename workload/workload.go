@@ -1,0 +1,122 @@
+// Package workload holds one adapter per workload kind behind one small
+// interface. An adapter reads a workload's release progress and moves it
+// one idempotent step at a time: take control, release a batch, give
+// control back. It never writes the Rollout; the reconciler does.
+package workload
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+)
+
+// Labels and annotations shared with Kruise Rollout.
+const (
+	// InProgressingAnnotation marks a workload frozen for a release:
+	// {"rolloutName":"<name>"}.
+	InProgressingAnnotation = "rollouts.kruise.io/in-progressing"
+	// WorkloadTypeLabel makes the freeze webhook see a workload; the
+	// reconciler puts it on every workload a Rollout references.
+	WorkloadTypeLabel = "rollouts.kruise.io/workload-type"
+	// RolloutIDLabel is the release id a user or a PaaS sets on the workload.
+	RolloutIDLabel = "rollouts.kruise.io/rollout-id"
+	// BatchIDLabel is the 1-based batch a pod was released in.
+	BatchIDLabel = "rollouts.kruise.io/rollout-batch-id"
+	// StableRevisionLabel is the pod-template-hash of the revision released
+	// before (partition-style Deployments).
+	StableRevisionLabel = "rollouts.kruise.io/stable-revision"
+	// DeploymentStrategyAnnotation keeps a partition-style Deployment's
+	// original rolling update while Sluice drives its ReplicaSets.
+	DeploymentStrategyAnnotation = "rollouts.kruise.io/deployment-strategy"
+	// ControlInfoAnnotation says which Rollout controls the workload.
+	ControlInfoAnnotation = "batchrelease.rollouts.kruise.io/control-info"
+)
+
+// Info is what a release needs to know about a workload, read fresh on
+// every reconcile.
+type Info struct {
+	// Replicas is the desired number of pods.
+	Replicas int32
+	// Frozen is true while the workload carries InProgressingAnnotation.
+	Frozen bool
+	// StableRevision identifies the pods of the version released before.
+	StableRevision string
+	// UpdateRevision identifies the pods of the workload's current template.
+	UpdateRevision string
+	// RolloutID is the workload's rollouts.kruise.io/rollout-id label.
+	RolloutID string
+	// Updated and UpdatedReady count the pods of UpdateRevision.
+	Updated, UpdatedReady int32
+	// Others counts the pods of every other revision.
+	Others int32
+	// Settled is false while the workload's own controller has not yet
+	// observed its latest spec.
+	Settled bool
+	// Released is true once control is given back and the workload's own
+	// controller has finished rolling (every pod updated and ready).
+	Released bool
+	// RevisionLabel is the pod label that carries revisions
+	// (pod-template-hash or controller-revision-hash).
+	RevisionLabel string
+}
+
+// Batch is the target of one step.
+type Batch struct {
+	// Index is the 1-based step, written to pods as BatchIDLabel.
+	Index int32
+	// Updated is the number of pods of the new version the step wants.
+	Updated int32
+	// RolloutID is written to pods as RolloutIDLabel when set.
+	RolloutID string
+}
+
+// Adapter drives one kind of workload through a release.
+type Adapter interface {
+	// Observe reads the workload. It returns nil Info when it is gone.
+	Observe(ctx context.Context) (*Info, error)
+	// Prepare takes control at the start of a release. Idempotent.
+	Prepare(ctx context.Context) error
+	// Release moves the workload towards b, one idempotent write at a time.
+	Release(ctx context.Context, b Batch) error
+	// Finalise gives control back: the workload then completes the release
+	// by itself (or, after a rollback, returns to its stable version).
+	// Idempotent; the reconciler waits for Info.Released.
+	Finalise(ctx context.Context) error
+}
+
+// For returns the adapter for the workload a Rollout references, or an
+// error naming the kinds Sluice supports.
+func For(c client.Client, r *v1beta1.Rollout) (Adapter, error) {
+	ref := r.Spec.WorkloadRef
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return nil, err
+	}
+	key := client.ObjectKey{Namespace: r.Namespace, Name: ref.Name}
+	switch (schema.GroupKind{Group: gv.Group, Kind: ref.Kind}) {
+	case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
+		return &Deployment{Client: c, Key: key, RolloutName: r.Name}, nil
+	case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
+		return &StatefulSet{Client: c, Key: key, RolloutName: r.Name}, nil
+	}
+	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment with partition style, apps/v1 StatefulSet)", ref.APIVersion, ref.Kind)
+}
+
+// TypeLabelValue is the WorkloadTypeLabel value for a kind.
+func TypeLabelValue(kind string) string {
+	switch kind {
+	case "Deployment":
+		return "deployment"
+	case "StatefulSet":
+		return "statefulset"
+	case "CloneSet":
+		return "cloneset"
+	case "DaemonSet":
+		return "daemonset"
+	}
+	return ""
+}
