@@ -150,4 +150,3 @@ func convert(v model.Value) (measure.Value, error) {
 	}
 	return measure.Value{}, fmt.Errorf("the query returned a %s, not a number or a list of numbers", v.Type())
 }
-
