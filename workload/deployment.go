@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -188,17 +187,18 @@ func (a *Deployment) Release(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
+	stable, others := s.splitOld(s.d.Labels[StableRevisionLabel])
 	plan := planScale(scaleInput{
 		replicas: replicas, target: min(b.Updated, replicas), surge: surge, unavailable: unavailable,
 		newSpec: replicasOf(s.newRS.Spec.Replicas), newAvailable: s.newRS.Status.AvailableReplicas,
-		old: s.oldForScaleDown(s.d.Labels[StableRevisionLabel]),
+		stable: stable, others: others,
 	})
 	if plan.newReplicas != replicasOf(s.newRS.Spec.Replicas) {
 		if err := scaleReplicaSet(ctx, a.Client, s.newRS, plan.newReplicas); err != nil {
 			return err
 		}
 	}
-	for i, rs := range plan.oldOrder {
+	for i, rs := range plan.old {
 		if plan.oldReplicas[i] != replicasOf(rs.Spec.Replicas) {
 			if err := scaleReplicaSet(ctx, a.Client, rs, plan.oldReplicas[i]); err != nil {
 				return err
@@ -208,16 +208,17 @@ func (a *Deployment) Release(ctx context.Context, b Batch) error {
 	return labelPods(ctx, a.Client, s.d.Namespace, map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: s.newHash}, b)
 }
 
-// oldForScaleDown orders the old ReplicaSets the way they should shrink:
-// intermediate versions (of an interrupted release) before the stable one.
-func (s *deploymentState) oldForScaleDown(stableHash string) []*appsv1.ReplicaSet {
-	out := append([]*appsv1.ReplicaSet(nil), s.oldRSs...)
-	sort.SliceStable(out, func(i, j int) bool {
-		si := out[i].Labels[appsv1.DefaultDeploymentUniqueLabelKey] == stableHash
-		sj := out[j].Labels[appsv1.DefaultDeploymentUniqueLabelKey] == stableHash
-		return !si && sj
-	})
-	return out
+// splitOld tells the stable ReplicaSet from those of intermediate
+// revisions (replaced before their release finished).
+func (s *deploymentState) splitOld(stableHash string) (stable *appsv1.ReplicaSet, others []*appsv1.ReplicaSet) {
+	for _, rs := range s.oldRSs {
+		if stable == nil && rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == stableHash {
+			stable = rs
+			continue
+		}
+		others = append(others, rs)
+	}
+	return stable, others
 }
 
 func (a *Deployment) limits(d *appsv1.Deployment, replicas int32) (surge, unavailable int32, err error) {
