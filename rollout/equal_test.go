@@ -6,5 +6,5 @@ import (
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 )
 
-func equalRollout(a, b *v1beta1.Rollout) bool      { return equality.Semantic.DeepEqual(a, b) }
+func equalRollout(a, b *v1beta1.Rollout) bool     { return equality.Semantic.DeepEqual(a, b) }
 func equalStatus(a, b v1beta1.RolloutStatus) bool { return equality.Semantic.DeepEqual(a, b) }
