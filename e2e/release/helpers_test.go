@@ -110,10 +110,13 @@ func (f *fixture) setImage(name, image string) {
 
 // approve sends exactly what `kubectl-kruise rollout approve` sends: a
 // merge patch of the status subresource, here of the v1alpha1 object.
-func (f *fixture) approve(name string) {
+func (f *fixture) approve(name string) { f.approveAs("v1alpha1", name) }
+
+// approveAs sends the approval patch to the given API version.
+func (f *fixture) approveAs(version, name string) {
 	f.t.Helper()
 	u := &unstructured.Unstructured{}
-	u.SetAPIVersion("rollouts.kruise.io/v1alpha1")
+	u.SetAPIVersion("rollouts.kruise.io/" + version)
 	u.SetKind("Rollout")
 	u.SetNamespace(f.ns)
 	u.SetName(name)
