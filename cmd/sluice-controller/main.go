@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	analysisadmission "github.com/sluicehq/sluice/analysis/admission"
+	analysisrun "github.com/sluicehq/sluice/analysis/run"
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -186,6 +187,9 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 // setupControllers registers the reconcilers, one line each.
 func setupControllers(mgr ctrl.Manager, o options) error {
 	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := analysisrun.SetupWithManager(mgr, analysisrun.Options{PrometheusAddress: o.prometheusAddress}); err != nil {
 		return err
 	}
 	return nil

@@ -130,8 +130,9 @@ type Metric struct {
 	// +kubebuilder:validation:Minimum=1
 	ConsecutiveFailureLimit *int32 `json:"consecutiveFailureLimit,omitempty"`
 
-	// ConsecutiveErrorLimit makes the metric Error after this many errors
-	// in a row (query or evaluation failed). Default 4.
+	// ConsecutiveErrorLimit is the number of errors in a row tolerated
+	// (query or evaluation failed); one more makes the metric Error.
+	// Errors are retried within 10s and do not count toward Count. Default 4.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	ConsecutiveErrorLimit *int32 `json:"consecutiveErrorLimit,omitempty"`
