@@ -4,6 +4,8 @@ package traffic_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/traffic"
 )
 
 const (
@@ -144,4 +147,57 @@ func checkStep(t *testing.T, ns string, stable *networkingv1.Ingress, annotation
 	if len(ing.OwnerReferences) != 1 || ing.OwnerReferences[0].Name != "rollouts-demo" {
 		t.Errorf("canary ingress owners = %v", ing.OwnerReferences)
 	}
+}
+
+// A classType that is not built in runs the ConfigMap's script; without
+// one it is an error at Initialize, and a step a class cannot express fails
+// before anything is created.
+func TestIngressClassesBeyondTheBuiltins(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	createKinds(t, ns, guide("echoserver.yaml"), "Service")
+	createKinds(t, ns, guide("example1-ingress.yaml"), "Ingress")
+	ro := createRollout(t, ns, "example1-rollout.yaml", func(ro *v1beta1.Rollout) {
+		ro.Spec.Strategy.Canary.TrafficRoutings[0].Ingress.ClassType = "kong"
+	})
+	_, p := newRouting(t, ro, ns)
+	if err := p.Initialize(t.Context()); err == nil || !strings.Contains(err.Error(), `classType "kong" is not built in`) {
+		t.Errorf("Initialize with an unknown class = %v", err)
+	}
+
+	cm := &corev1.ConfigMap{Data: map[string]string{"lua.traffic.routing.ingress.kong": `
+		local a = obj.annotations
+		a["konghq.com/canary"] = "true"
+		a["konghq.com/canary-weight"] = nil
+		if obj.weight ~= "-1" then a["konghq.com/canary-weight"] = obj.weight end
+		return a`}}
+	cm.Name, cm.Namespace = "sluice-configuration", ns
+	if err := cli.Create(t.Context(), cm); err != nil {
+		t.Fatal(err)
+	}
+	_, p = newRouting(t, ro, ns)
+	if err := p.Initialize(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "routes", func(ctx context.Context) (bool, error) {
+		return p.EnsureRoutes(ctx, stepRoute(t, ro.Spec.Strategy.Canary.Steps[1]))
+	})
+	ing := &networkingv1.Ingress{}
+	get(t, ns, "echoserver-canary", ing)
+	want := map[string]string{"kubernetes.io/ingress.class": "nginx", "konghq.com/canary": "true", "konghq.com/canary-weight": "50"}
+	if d := cmp.Diff(want, ing.Annotations); d != "" {
+		t.Errorf("kong annotations (-want +got):\n%s", d)
+	}
+	until(t, "route to stable", p.Finalise)
+
+	// nginx cannot express two matches: the step fails and nothing is created.
+	ro.Spec.Strategy.Canary.TrafficRoutings[0].Ingress.ClassType = "nginx"
+	_, p = newRouting(t, ro, ns)
+	two := v1beta1.CanaryStep{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{
+		Matches: append(ro.Spec.Strategy.Canary.Steps[0].Matches, header("X-Canary", "yes")),
+	}}
+	_, err := p.EnsureRoutes(t.Context(), stepRoute(t, two))
+	if !errors.Is(err, traffic.ErrUnsupported) || !strings.Contains(err.Error(), "express one match, the step has 2") {
+		t.Errorf("two matches on nginx = %v", err)
+	}
+	gone(t, ns, "echoserver-canary", &networkingv1.Ingress{})
 }
