@@ -83,8 +83,5 @@ func (r Route) CanaryWeight() int32 {
 	return *r.Weight
 }
 
-// Weighted reports whether the Route carries a weight.
-func (r Route) Weighted() bool { return r.Weight != nil }
-
 // Weight returns a pointer to w, for building Routes.
 func Weight(w int32) *int32 { return &w }
