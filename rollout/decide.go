@@ -139,6 +139,10 @@ func (x *decider) progress() {
 			if st.Message == "" {
 				st.Message = msgHealthy
 			}
+			// An approval patched onto a finished release changes nothing.
+			if cs := st.CanaryStatus; cs != nil {
+				cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
+			}
 			return
 		}
 		x.start()

@@ -1,5 +1,3 @@
-//go:build e2e
-
 // Package framework runs what every e2e test binary needs: one local
 // control plane (e2e/controlplane) with Sluice's CRDs installed and one
 // sluice-controller process in development mode, its webhooks registered.
