@@ -99,14 +99,24 @@ func newSandbox() *lua.LState {
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
-	for _, unsafe := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module",
+	for _, unsafe := range []string{"dofile", "loadfile", "load", "loadstring", "module",
 		"print", "collectgarbage", "_printregs", "newproxy", "getfenv", "setfenv"} {
 		L.SetGlobal(unsafe, lua.LNil)
 	}
 	str := L.GetGlobal(lua.StringLibName).(*lua.LTable)
 	str.RawSetString("dump", lua.LNil)
 	str.RawSetString("rep", L.NewFunction(boundedRep))
-	L.SetGlobal("json", jsonModule(L))
+	json := jsonModule(L)
+	L.SetGlobal("json", json)
+	// Kruise's scripts load the json helper with require("json"); nothing
+	// else can be required.
+	L.SetGlobal("require", L.NewFunction(func(L *lua.LState) int {
+		if name := L.CheckString(1); name != "json" {
+			L.RaiseError("require(%q): only \"json\" is available to traffic routing scripts", name)
+		}
+		L.Push(json)
+		return 1
+	}))
 	return L
 }
 
