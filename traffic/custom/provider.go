@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -85,7 +86,17 @@ func (p *Provider) EnsureRoutes(ctx context.Context, r route.Route) (bool, error
 	return done, nil
 }
 
-func (p *Provider) ensure(ctx context.Context, ref v1beta1.ObjectRef, r route.Route) (bool, error) {
+// ensure renders one object; changed when it had to be written. A write
+// that loses a race with another writer is redone on the fresh object.
+func (p *Provider) ensure(ctx context.Context, ref v1beta1.ObjectRef, r route.Route) (changed bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() (err error) {
+		changed, err = p.ensureOnce(ctx, ref, r)
+		return err
+	})
+	return changed, err
+}
+
+func (p *Provider) ensureOnce(ctx context.Context, ref v1beta1.ObjectRef, r route.Route) (bool, error) {
 	src, name, err := p.scriptFor(ctx, ref)
 	if err != nil {
 		return false, err
@@ -120,7 +131,15 @@ func (p *Provider) ensure(ctx context.Context, ref v1beta1.ObjectRef, r route.Ro
 }
 
 // Finalise restores every object from its snapshot; done when none had one.
-func (p *Provider) Finalise(ctx context.Context) (bool, error) {
+func (p *Provider) Finalise(ctx context.Context) (done bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() (err error) {
+		done, err = p.finalise(ctx)
+		return err
+	})
+	return done, err
+}
+
+func (p *Provider) finalise(ctx context.Context) (bool, error) {
 	done := true
 	for _, ref := range p.cfg.Refs {
 		u, err := p.get(ctx, ref)

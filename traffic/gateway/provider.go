@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -63,8 +64,17 @@ func (p *Provider) Initialize(ctx context.Context) error {
 }
 
 // EnsureRoutes sets the rules of r (rendered from the original rules),
-// recording the original rules with the first change.
-func (p *Provider) EnsureRoutes(ctx context.Context, r route.Route) (bool, error) {
+// recording the original rules with the first change. A write that loses a
+// race with another writer is redone on the fresh object.
+func (p *Provider) EnsureRoutes(ctx context.Context, r route.Route) (done bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() (err error) {
+		done, err = p.ensureRoutes(ctx, r)
+		return err
+	})
+	return done, err
+}
+
+func (p *Provider) ensureRoutes(ctx context.Context, r route.Route) (bool, error) {
 	u, err := p.get(ctx)
 	if err != nil {
 		return false, err
@@ -99,7 +109,15 @@ func (p *Provider) EnsureRoutes(ctx context.Context, r route.Route) (bool, error
 
 // Finalise puts the original rules back, byte for byte, and drops the
 // annotation; done when there was nothing to restore.
-func (p *Provider) Finalise(ctx context.Context) (bool, error) {
+func (p *Provider) Finalise(ctx context.Context) (done bool, err error) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() (err error) {
+		done, err = p.finalise(ctx)
+		return err
+	})
+	return done, err
+}
+
+func (p *Provider) finalise(ctx context.Context) (bool, error) {
 	u, err := p.get(ctx)
 	if apierrors.IsNotFound(err) {
 		return true, nil
