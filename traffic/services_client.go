@@ -57,6 +57,9 @@ func (s Services) EnsureCanary(ctx context.Context, revision string) (bool, erro
 	if err != nil {
 		return false, err
 	}
+	if canary.DeletionTimestamp != nil {
+		return false, nil // left from a reset release: wait until it is gone, then create it anew
+	}
 	if canary.Spec.Selector[s.RevisionLabel] == revision {
 		return true, nil
 	}

@@ -110,6 +110,9 @@ func (p *Provider) EnsureRoutes(ctx context.Context, r route.Route) (bool, error
 	if err != nil {
 		return false, err
 	}
+	if canary.DeletionTimestamp != nil {
+		return false, nil // left from a reset release: wait until it is gone, then create it anew
+	}
 	want, err := annotate(canary.Annotations, r)
 	if err != nil {
 		return false, err
