@@ -25,7 +25,8 @@ const maxStringLen = 1 << 20
 type Error struct {
 	// Script names the script (e.g. "configmap sluice-configuration key lua.traffic.routing.ingress.kong").
 	Script string
-	// Message is the Lua error, with the line ("<script>:12: attempt to index a nil value").
+	// Message is the Lua error, with the line ("<script>:12: attempt to index a nil value");
+	// for a timeout, where the script was stopped ("<script>:12").
 	Message string
 	// Timeout is set when the script did not finish in time.
 	Timeout bool
@@ -33,7 +34,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Timeout {
-		return fmt.Sprintf("lua script %s did not finish within %s (an endless loop?)", e.Script, DefaultTimeout)
+		return fmt.Sprintf("lua script %s did not finish within %s (an endless loop?), stopped at %s", e.Script, DefaultTimeout, e.Message)
 	}
 	return fmt.Sprintf("lua script %s failed: %s", e.Script, e.Message)
 }
@@ -57,7 +58,9 @@ func Run(ctx context.Context, name, source string, input any) (any, error) {
 	L.Push(fn)
 	if err := L.PCall(0, 1, nil); err != nil {
 		if ctx.Err() != nil {
-			return nil, &Error{Script: name, Timeout: true, Message: err.Error()}
+			// "name:line: context deadline exceeded" -> "name:line"
+			at, _, _ := strings.Cut(luaMessage(err), ": context")
+			return nil, &Error{Script: name, Timeout: true, Message: at}
 		}
 		return nil, &Error{Script: name, Message: luaMessage(err)}
 	}
