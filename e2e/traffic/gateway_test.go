@@ -84,7 +84,7 @@ func TestGatewayHTTPRouteSteps(t *testing.T) {
 		until(t, "routes", func(ctx context.Context) (bool, error) { return p.EnsureRoutes(ctx, r) })
 
 		live := httpRouteRules(t, getUnstructured(t, ns, "gateway.networking.k8s.io/v1", "HTTPRoute", "echoserver"))
-		want, err := gateway.Render(origRules, r, "echoserver", "echoserver-canary")
+		want, err := gateway.Render(origRules, r, gateway.Backends{Namespace: ns, Stable: "echoserver", Canary: "echoserver-canary"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,7 +56,7 @@ func (p *Provider) Initialize(ctx context.Context) error {
 		return err
 	}
 	for _, r := range rules {
-		if len(stableBackends(r.BackendRefs, p.cfg.StableService)) > 0 {
+		if len(p.backends().stableRefs(r.BackendRefs)) > 0 {
 			return nil
 		}
 	}
@@ -83,7 +83,7 @@ func (p *Provider) ensureRoutes(ctx context.Context, r route.Route) (bool, error
 	if err != nil {
 		return false, err
 	}
-	want, err := Render(original, r, p.cfg.StableService, p.cfg.CanaryService)
+	want, err := Render(original, r, p.backends())
 	if err != nil {
 		return false, fmt.Errorf("httproute %s: %w", p.cfg.HTTPRouteName, err)
 	}
@@ -145,6 +145,10 @@ func (p *Provider) finalise(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("restoring httproute %s: %w", p.cfg.HTTPRouteName, err)
 	}
 	return false, nil
+}
+
+func (p *Provider) backends() Backends {
+	return Backends{Namespace: p.cfg.Namespace, Stable: p.cfg.StableService, Canary: p.cfg.CanaryService}
 }
 
 func (p *Provider) get(ctx context.Context) (*unstructured.Unstructured, error) {

@@ -28,12 +28,13 @@ const (
 //
 // Weight and matches combine: matching requests go to the canary, the
 // others are split by weight.
-func Render(original []gatewayv1.HTTPRouteRule, r route.Route, stable, canary string) ([]gatewayv1.HTTPRouteRule, error) {
+func Render(original []gatewayv1.HTTPRouteRule, r route.Route, b Backends) ([]gatewayv1.HTTPRouteRule, error) {
+	canary := b.Canary
 	rules := make([]gatewayv1.HTTPRouteRule, 0, len(original))
 	var extra []gatewayv1.HTTPRouteRule
 	for i := range original {
 		rule := *original[i].DeepCopy()
-		stableRefs := stableBackends(rule.BackendRefs, stable)
+		stableRefs := b.stableRefs(rule.BackendRefs)
 		if len(stableRefs) == 0 {
 			rules = append(rules, rule)
 			continue
@@ -62,10 +63,18 @@ func isService(ref gatewayv1.BackendObjectReference) bool {
 	return (ref.Group == nil || *ref.Group == "") && (ref.Kind == nil || *ref.Kind == "Service")
 }
 
-func stableBackends(refs []gatewayv1.HTTPBackendRef, stable string) []int {
+// Backends are the Services a step splits traffic between, in the
+// HTTPRoute's namespace.
+type Backends struct {
+	Namespace, Stable, Canary string
+}
+
+// stableRefs are the indexes of the backendRefs to the stable Service.
+func (b Backends) stableRefs(refs []gatewayv1.HTTPBackendRef) []int {
 	var idx []int
 	for i, ref := range refs {
-		if isService(ref.BackendObjectReference) && string(ref.Name) == stable && ref.Namespace == nil {
+		local := ref.Namespace == nil || string(*ref.Namespace) == b.Namespace
+		if isService(ref.BackendObjectReference) && string(ref.Name) == b.Stable && local {
 			idx = append(idx, i)
 		}
 	}

@@ -13,8 +13,9 @@ import (
 )
 
 // The original rules: the stable Service alone (its kind omitted, as Envoy
-// Gateway users write it), an unrelated backend, and the stable Service
-// beside another backend under a header match.
+// Gateway users write it), an unrelated backend, the stable Service beside
+// another backend under a header match, and the stable Service named with
+// its own namespace (counts) and with another one (another Service).
 const originalYAML = `
 - matches:
   - path: {type: PathPrefix, value: /apis/echo}
@@ -31,7 +32,17 @@ const originalYAML = `
   backendRefs:
   - {kind: Service, name: echoserver, port: 80, weight: 3}
   - {kind: Service, name: legacy, port: 80, weight: 1}
+- matches:
+  - path: {type: Exact, value: /same-namespace}
+  backendRefs:
+  - {name: echoserver, namespace: ns, port: 80}
+- matches:
+  - path: {type: Exact, value: /other-namespace}
+  backendRefs:
+  - {name: echoserver, namespace: other, port: 80}
 `
+
+var echo = Backends{Namespace: "ns", Stable: "echoserver", Canary: "echoserver-canary"}
 
 type result struct {
 	Step  string                    `json:"step"`
@@ -46,7 +57,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 	var out []result
 	for _, s := range steps.All {
-		rules, err := Render(original, s.Route, "echoserver", "echoserver-canary")
+		rules, err := Render(original, s.Route, echo)
 		if err != nil {
 			if !errors.Is(err, route.ErrUnsupported) {
 				t.Errorf("%s: %v", s.Name, err)
@@ -58,7 +69,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 	golden.Assert(t, "httproute", out)
 
-	if got, _ := Render(original, route.Route{}, "echoserver", "echoserver-canary"); !Equal(got, original) {
+	if got, _ := Render(original, route.Route{}, echo); !Equal(got, original) {
 		t.Error("a Route without weight or matches must leave the rules as they are")
 	}
 }
@@ -81,7 +92,7 @@ func TestTooManyRulesIsUnsupported(t *testing.T) {
 	for i := range rules {
 		rules[i].BackendRefs = []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{Name: "s"}}}}
 	}
-	_, err := Render(rules, route.Route{Matches: steps.All[0].Route.Matches}, "s", "s-canary")
+	_, err := Render(rules, route.Route{Matches: steps.All[0].Route.Matches}, Backends{Namespace: "ns", Stable: "s", Canary: "s-canary"})
 	if !errors.Is(err, route.ErrUnsupported) {
 		t.Errorf("err = %v, want ErrUnsupported", err)
 	}
