@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,12 @@ import (
 
 // Finalizer keeps a Rollout until its workload has been given back.
 const Finalizer = "rollouts.kruise.io/rollout"
+
+// Sluice's condition for a batch stuck past spec.strategy.progressDeadlineSeconds.
+const (
+	ConditionProgressDeadline      v1beta1.RolloutConditionType = "ProgressDeadline"
+	ReasonProgressDeadlineExceeded                              = "ProgressDeadlineExceeded"
+)
 
 // Observed is everything Decide looks at.
 type Observed struct {
@@ -199,6 +206,7 @@ func (x *decider) enterStep(i int32) {
 	x.cs.CurrentStepState = v1beta1.CanaryStepStateUpgrade
 	x.cs.FinalisingStep = ""
 	x.stamp()
+	x.clearDeadline()
 }
 
 func (x *decider) stamp() {
@@ -263,8 +271,10 @@ func (x *decider) step() bool {
 		x.d.Action = Release
 		x.d.Batch = workload.Batch{Index: i, Updated: target, RolloutID: info.RolloutID}
 		if !x.batchDone(target) {
+			x.checkDeadline(i, n, target)
 			return false
 		}
+		x.clearDeadline()
 		cs.CurrentStepState = v1beta1.CanaryStepStatePaused
 		x.stamp()
 		x.event(corev1.EventTypeNormal, "StepUpgraded", fmt.Sprintf("step %d/%d: %d of %d pods run the new version", i, n, info.Updated, info.Replicas))
@@ -309,10 +319,41 @@ func (x *decider) step() bool {
 	return false
 }
 
+// checkDeadline reports a batch that has not become ready within
+// progressDeadlineSeconds (Sluice; Kruise hangs silently, its issue #174):
+// a condition and the message name the stuck pods and why. The release
+// is not aborted; a person decides (fix forward, or roll back).
+func (x *decider) checkDeadline(i, n, target int32) {
+	pd := x.Rollout.Spec.Strategy.ProgressDeadlineSeconds
+	if pd == nil || x.cs.LastUpdateTime == nil {
+		return
+	}
+	left := x.cs.LastUpdateTime.Add(time.Duration(*pd) * time.Second).Sub(x.Now)
+	if left > 0 {
+		x.d.RequeueAfter = left
+		return
+	}
+	info := x.Workload
+	msg := fmt.Sprintf("Rollout is in step(%d/%d), and the batch is not ready after %ds: %d of %d new pods ready", i, n, *pd, info.UpdatedReady, target)
+	if len(info.Unready) > 0 {
+		msg += "; not ready: " + strings.Join(info.Unready, ", ")
+	}
+	if c := condition(&x.d.Status, ConditionProgressDeadline); c == nil || c.Status != corev1.ConditionTrue {
+		x.event(corev1.EventTypeWarning, ReasonProgressDeadlineExceeded, msg)
+	}
+	setCondition(&x.d.Status, ConditionProgressDeadline, corev1.ConditionTrue, ReasonProgressDeadlineExceeded, msg, x.Now)
+	x.setMessage(msg)
+}
+
+func (x *decider) clearDeadline() {
+	removeCondition(&x.d.Status, ConditionProgressDeadline)
+}
+
 // finalise gives the workload back and waits until it has finished on its
 // own; success says whether the release completed or was cancelled.
 func (x *decider) finalise(success bool) {
 	st, info := &x.d.Status, x.Workload
+	x.clearDeadline()
 	msg := msgFinalising
 	if !success {
 		msg = msgCancelling

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -212,5 +213,36 @@ func TestDecideIsStable(t *testing.T) {
 	}
 	if len(second.Events) != 0 {
 		t.Errorf("events on a second look: %+v", second.Events)
+	}
+}
+
+// A batch not ready by progressDeadlineSeconds is reported, naming the
+// stuck pods; before the deadline Decide asks to be woken at it.
+func TestProgressDeadline(t *testing.T) {
+	r := inStep(1, v1beta1.CanaryStepStateUpgrade, t0)
+	ten := int32(10)
+	r.Spec.Strategy.ProgressDeadlineSeconds = &ten
+	stuck := frozen(1, 0)
+	stuck.Unready = []string{"echoserver-abc (CrashLoopBackOff)"}
+
+	d := Decide(Observed{Rollout: r, Workload: stuck, Now: t0.Add(4 * time.Second)})
+	if d.RequeueAfter != 6*time.Second || condition(&d.Status, ConditionProgressDeadline) != nil {
+		t.Fatalf("before the deadline: requeue %s, condition %+v", d.RequeueAfter, condition(&d.Status, ConditionProgressDeadline))
+	}
+	d = Decide(Observed{Rollout: r, Workload: stuck, Now: t0.Add(11 * time.Second)})
+	c := condition(&d.Status, ConditionProgressDeadline)
+	if c == nil || c.Status != corev1.ConditionTrue || !strings.Contains(c.Message, "echoserver-abc (CrashLoopBackOff)") {
+		t.Fatalf("condition = %+v", c)
+	}
+	if d.Status.Message != c.Message || len(d.Events) != 1 || d.Events[0].Type != corev1.EventTypeWarning {
+		t.Fatalf("message %q events %+v", d.Status.Message, d.Events)
+	}
+	if d.Status.CurrentStepState != v1beta1.CanaryStepStateUpgrade || d.Action != Release || d.Batch.Updated != 1 {
+		t.Fatal("a stuck batch must hold where it is, never release more")
+	}
+	r.Status = d.Status
+	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0.Add(12 * time.Second)})
+	if condition(&d.Status, ConditionProgressDeadline) != nil {
+		t.Fatal("the condition must go once the batch is ready")
 	}
 }

@@ -106,6 +106,11 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 	if s.newRS != nil {
 		info.Updated = s.newRS.Status.Replicas
 		info.UpdatedReady = s.newRS.Status.ReadyReplicas
+		if info.Frozen && info.UpdatedReady < info.Updated {
+			if info.Unready, err = a.unready(ctx, d.Namespace, s.newHash); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, rs := range s.oldRSs {
 		info.Others += rs.Status.Replicas
@@ -114,6 +119,21 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 		d.Status.UpdatedReplicas == info.Replicas && d.Status.Replicas == info.Replicas &&
 		d.Status.AvailableReplicas == info.Replicas && info.Others == 0
 	return info, nil
+}
+
+// unready names the new-version pods that are not ready.
+func (a *Deployment) unready(ctx context.Context, namespace, hash string) ([]string, error) {
+	var pods corev1.PodList
+	if err := a.Client.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels{appsv1.DefaultDeploymentUniqueLabelKey: hash}); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.DeletionTimestamp == nil && !podReady(p) {
+			out = appendUnready(out, p)
+		}
+	}
+	return out, nil
 }
 
 // newestOldHash is the hash of the most recent ReplicaSet other than the

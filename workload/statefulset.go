@@ -53,6 +53,8 @@ func (a *StatefulSet) Observe(ctx context.Context) (*Info, error) {
 			info.Updated++
 			if podReady(p) {
 				info.UpdatedReady++
+			} else {
+				info.Unready = appendUnready(info.Unready, p)
 			}
 		} else {
 			info.Others++
@@ -153,6 +155,26 @@ func setPartition(s *appsv1.StatefulSet, p int32) bool {
 	}
 	s.Spec.UpdateStrategy.RollingUpdate.Partition = &p
 	return true
+}
+
+// maxUnreadyNamed bounds the pods a message names.
+const maxUnreadyNamed = 5
+
+// appendUnready adds "name (reason)" for a pod that is not ready: the
+// waiting reason of its first unready container (CrashLoopBackOff,
+// ImagePullBackOff...), else its phase.
+func appendUnready(out []string, p *corev1.Pod) []string {
+	if len(out) >= maxUnreadyNamed {
+		return out
+	}
+	reason := string(p.Status.Phase)
+	for _, c := range p.Status.ContainerStatuses {
+		if !c.Ready && c.State.Waiting != nil && c.State.Waiting.Reason != "" {
+			reason = c.State.Waiting.Reason
+			break
+		}
+	}
+	return append(out, p.Name+" ("+reason+")")
 }
 
 func podReady(p *corev1.Pod) bool {

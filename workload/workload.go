@@ -59,6 +59,9 @@ type Info struct {
 	// Released is true once control is given back and the workload's own
 	// controller has finished rolling (every pod updated and ready).
 	Released bool
+	// Unready names the new-version pods that are not ready, with the
+	// reason (at most a few), for a stuck batch's message.
+	Unready []string
 	// RevisionLabel is the pod label that carries revisions
 	// (pod-template-hash or controller-revision-hash).
 	RevisionLabel string

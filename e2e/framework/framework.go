@@ -81,7 +81,7 @@ func Start(ctx context.Context) (_ *Env, err error) {
 		}
 	}()
 	start := time.Now()
-	if e.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster")}); err != nil {
+	if e.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster"), ExtraStages: Stages()}); err != nil {
 		return nil, err
 	}
 	if e.Client, err = client.New(e.ControlPlane.RESTConfig(), client.Options{Scheme: Scheme()}); err != nil {
