@@ -1,12 +1,3 @@
-// Package run is the AnalysisRun reconciler: it takes each metric's
-// measurements when they are due, folds them into status and decides the
-// run's verdict, with the pure decisions of analysis/measure. It also
-// builds AnalysisRuns from a Rollout's analysis (Build), for the release
-// engine.
-//
-// Status is the only memory: every reconcile reads what was measured and
-// when, measures what is due, writes status once, and asks to be called
-// again at the next due time. A restarted controller carries on.
 package run
 
 import (
@@ -191,9 +182,6 @@ func (r *Reconciler) measureDue(ctx context.Context, run *v1alpha1.AnalysisRun, 
 	for i, ms := range taken {
 		if ms == nil {
 			continue
-		}
-		if results[i].Phase == v1alpha1.AnalysisPending {
-			results[i].Phase = v1alpha1.AnalysisRunning
 		}
 		results[i] = measure.Fold(results[i], *ms, measure.LimitsOf(&run.Spec.Metrics[i], background))
 		if ms.Phase == v1alpha1.AnalysisError {

@@ -5,6 +5,7 @@ package analysis_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestErrorsFail(t *testing.T) {
 	name := f.startRun(hash, "", "error-rate")
 	r := f.waitDone(name, v1alpha1.AnalysisFailed, `metric "error-rate" Failed: value [0.`, `successCondition "result[0] < 0.05" is false`)
 	v := r.Status.MetricResults[0].Measurements[0].Value
-	if v < "[0.1" || v > "[0.3" {
+	if rate, err := strconv.ParseFloat(strings.Trim(v, "[]"), 64); err != nil || rate < 0.1 || rate > 0.3 {
 		t.Errorf("error rate %s, want about 0.2", v)
 	}
 	if e := f.event(name, "MetricFailed"); !strings.Contains(e.Note, "error-rate") || e.Type != "Warning" {
