@@ -195,7 +195,7 @@ func (x *decider) start() {
 // resetTo (re)starts the release of the workload's update revision at step i.
 func (x *decider) resetTo(i int32) {
 	x.cs.CanaryRevision = x.Workload.UpdateRevision
-	x.cs.PodTemplateHash = x.Workload.UpdateRevision
+	x.cs.PodTemplateHash = x.Workload.PodRevision
 	x.cs.ObservedRolloutID = x.Workload.RolloutID
 	x.enterStep(i)
 }
@@ -453,6 +453,9 @@ func (x *decider) mirror() {
 	if x.Workload != nil && st.Phase == v1beta1.RolloutPhaseProgressing {
 		cs.CanaryReplicas = x.Workload.Updated
 		cs.CanaryReadyReplicas = x.Workload.UpdatedReady
+		if x.Workload.PodRevision != "" {
+			cs.PodTemplateHash = x.Workload.PodRevision
+		}
 	}
 	st.CurrentStepIndex = cs.CurrentStepIndex
 	st.CurrentStepState = cs.CurrentStepState

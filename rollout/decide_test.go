@@ -39,7 +39,7 @@ func stable() *workload.Info {
 }
 
 func frozen(updated, ready int32) *workload.Info {
-	return &workload.Info{Replicas: 10, Frozen: true, StableRevision: "v1", UpdateRevision: "v2", Updated: updated, UpdatedReady: ready, Others: 10 - updated, Settled: true}
+	return &workload.Info{Replicas: 10, Frozen: true, StableRevision: "v1", UpdateRevision: "v2", PodRevision: "v2", Updated: updated, UpdatedReady: ready, Others: 10 - updated, Settled: true}
 }
 
 // inStep is a Rollout of example4 in the middle of releasing v2.
@@ -68,10 +68,10 @@ func TestDecide(t *testing.T) {
 	released := func(i *workload.Info) *workload.Info { i.Frozen, i.Released, i.Others = false, true, 0; return i }
 	rolledBack := func() *workload.Info {
 		i := frozen(1, 1)
-		i.UpdateRevision = "v1"
+		i.UpdateRevision, i.PodRevision = "v1", "v1"
 		return i
 	}
-	v3 := func() *workload.Info { i := frozen(1, 1); i.UpdateRevision = "v3"; return i }
+	v3 := func() *workload.Info { i := frozen(1, 1); i.UpdateRevision, i.PodRevision = "v3", "v3"; return i }
 
 	cases := []struct {
 		name      string

@@ -41,7 +41,8 @@ const workloadIndex = "spec.workloadRef.kindName"
 func workloadKey(kind, name string) string { return kind + "/" + name }
 
 // SetupWithManager registers the reconciler and its watches: the Rollout,
-// its workload, and the workload's ReplicaSets (whose status moves a batch).
+// its workload, the workload's ReplicaSets (whose status moves a batch) and
+// the canary Deployments it owns (canary style).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, workloadIndex, func(o client.Object) []string {
 		ref := o.(*v1beta1.Rollout).Spec.WorkloadRef
@@ -51,6 +52,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1beta1.Rollout{}).
+		Owns(&appsv1.Deployment{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("Deployment"))).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("StatefulSet"))).
 		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.byOwner)).

@@ -95,6 +95,7 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 		Replicas:       replicasOf(d.Spec.Replicas),
 		Frozen:         d.Annotations[InProgressingAnnotation] != "",
 		UpdateRevision: s.newHash,
+		PodRevision:    s.newHash,
 		RolloutID:      d.Labels[RolloutIDLabel],
 		Settled:        d.Status.ObservedGeneration >= d.Generation,
 		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,

@@ -39,6 +39,7 @@ func (a *StatefulSet) Observe(ctx context.Context) (*Info, error) {
 		Frozen:         s.Annotations[InProgressingAnnotation] != "",
 		StableRevision: s.Status.CurrentRevision,
 		UpdateRevision: s.Status.UpdateRevision,
+		PodRevision:    s.Status.UpdateRevision,
 		RolloutID:      s.Labels[RolloutIDLabel],
 		Settled:        s.Status.ObservedGeneration >= s.Generation,
 		RevisionLabel:  appsv1.ControllerRevisionHashLabelKey,

@@ -47,6 +47,11 @@ type Info struct {
 	StableRevision string
 	// UpdateRevision identifies the pods of the workload's current template.
 	UpdateRevision string
+	// PodRevision is the RevisionLabel value of the new version's pods, which
+	// the canary Service selects. It is UpdateRevision, except for a
+	// canary-style Deployment, whose canary pods carry their own hash (and
+	// none until the canary Deployment has its ReplicaSet).
+	PodRevision string
 	// RolloutID is the workload's rollouts.kruise.io/rollout-id label.
 	RolloutID string
 	// Updated and UpdatedReady count the pods of UpdateRevision.
@@ -102,11 +107,14 @@ func For(c client.Client, r *v1beta1.Rollout) (Adapter, error) {
 	key := client.ObjectKey{Namespace: r.Namespace, Name: ref.Name}
 	switch (schema.GroupKind{Group: gv.Group, Kind: ref.Kind}) {
 	case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
+		if cs := r.Spec.Strategy.Canary; cs != nil && cs.EnableExtraWorkloadForCanary {
+			return &CanaryDeployment{Client: c, Key: key, Rollout: r, Metadata: cs.PatchPodTemplateMetadata}, nil
+		}
 		return &Deployment{Client: c, Key: key, RolloutName: r.Name}, nil
 	case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
 		return &StatefulSet{Client: c, Key: key, RolloutName: r.Name}, nil
 	}
-	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment with partition style, apps/v1 StatefulSet)", ref.APIVersion, ref.Kind)
+	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style, and apps/v1 StatefulSet)", ref.APIVersion, ref.Kind)
 }
 
 // TypeLabelValue is the WorkloadTypeLabel value for a kind.

@@ -36,7 +36,7 @@ import (
 type Options struct {
 	// Namespace limits the pods simulated; empty means every namespace.
 	Namespace string
-	// RequestsPerSecond per pod (default 10; each second varies by ±20%).
+	// RequestsPerSecond per pod (default defaultRPS; each second varies by ±20%).
 	RequestsPerSecond int
 	// FlapPeriod is how long a flapping pod stays healthy, then erroring
 	// (default 20s).
@@ -70,7 +70,7 @@ type Simulator struct {
 // serving.
 func New(client kubernetes.Interface, o Options) *Simulator {
 	if o.RequestsPerSecond <= 0 {
-		o.RequestsPerSecond = 10
+		o.RequestsPerSecond = defaultRPS
 	}
 	if o.FlapPeriod <= 0 {
 		o.FlapPeriod = 20 * time.Second
@@ -169,6 +169,10 @@ func (s *Simulator) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// defaultRPS is high enough that a few seconds of a 20% error rate
+// measure close to 20%.
+const defaultRPS = 50
 
 // maxBackfill bounds the history simulated at once.
 const maxBackfill = 10 * time.Minute

@@ -121,7 +121,7 @@ func TestScenarios(t *testing.T) {
 	got := gather(t, s, t0.Add(100*time.Second))
 
 	h := got["healthy"]
-	if h.ok < 800 || h.ok > 1200 || h.errs != 0 || !h.hasHistogram || !h.hasHashAndCode || h.count != uint64(h.ok) {
+	if want := 100.0 * defaultRPS; h.ok < 0.8*want || h.ok > 1.2*want || h.errs != 0 || !h.hasHistogram || !h.hasHashAndCode || h.count != uint64(h.ok) {
 		t.Errorf("healthy: %+v", h)
 	}
 	if e := got["errors"]; e.errs/(e.ok+e.errs) < 0.15 || e.errs/(e.ok+e.errs) > 0.25 {
@@ -164,8 +164,8 @@ func TestDeterministic(t *testing.T) {
 	}
 	// Seen late, a pod's history is cut to the last 10 minutes.
 	late := gather(t, newSim(t, pod("p", "app:v1", nil)), t0.Add(24*time.Hour))["p"]
-	if late.count < 4800 || late.count > 7200 {
-		t.Errorf("late pod: %d requests, want about 6000", late.count)
+	if want := uint64(600 * defaultRPS); late.count < want*4/5 || late.count > want*6/5 {
+		t.Errorf("late pod: %d requests, want about %d", late.count, want)
 	}
 }
 
