@@ -28,6 +28,10 @@ type Observed struct {
 	// Workload is nil when the workload does not exist.
 	Workload *workload.Info
 	Now      time.Time
+	// Traffic holds the results of the traffic calls made during this
+	// reconcile, in order. The reconciler decides, makes the call the
+	// decision asks for, and decides again with its result.
+	Traffic []TrafficResult
 }
 
 // Action is the one thing a reconcile does to the world besides writing
@@ -61,7 +65,10 @@ type Decision struct {
 	Status v1beta1.RolloutStatus
 	Action Action
 	Batch  workload.Batch
-	// RequeueAfter is set only for a known deadline (the end of a pause).
+	// Traffic is the traffic call the release waits for, if any.
+	Traffic TrafficCall
+	// RequeueAfter is set only for a known deadline (the end of a pause or
+	// of a grace period).
 	RequeueAfter time.Duration
 	Events       []Event
 }
@@ -79,6 +86,7 @@ func Decide(o Observed) Decision {
 	x := &decider{Observed: o}
 	x.d.Status = *o.Rollout.Status.DeepCopy()
 	x.d.Status.ObservedGeneration = o.Rollout.Generation
+	x.cs = x.d.Status.CanaryStatus
 	x.decide()
 	x.mirror()
 	return x.d
@@ -104,15 +112,17 @@ func (x *decider) decide() {
 	}
 }
 
-// terminate gives the workload back and then lets the Rollout go.
+// terminate gives the traffic and the workload back (the success order:
+// the workload completes its release) and then lets the Rollout go.
 func (x *decider) terminate() {
 	st := &x.d.Status
-	if x.Workload != nil && x.Workload.Frozen {
+	if x.givingBack() {
 		st.Phase = v1beta1.RolloutPhaseTerminating
-		st.Message = msgDeleting
+		x.setMessage(msgDeleting)
 		setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionTrue, v1beta1.TerminatingReasonInTerminating, msgDeleting, x.Now)
-		x.d.Action = Finalise
-		return
+		if !x.giveBack(finaliseSuccess, false) {
+			return
+		}
 	}
 	setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionFalse, v1beta1.TerminatingReasonCompleted, "", x.Now)
 	x.d.Action = RemoveFinalizer
@@ -120,11 +130,12 @@ func (x *decider) terminate() {
 
 func (x *decider) disable() {
 	st := &x.d.Status
-	if x.Workload.Frozen {
+	if x.givingBack() {
 		st.Phase = v1beta1.RolloutPhaseDisabling
-		st.Message = msgDisabling
-		x.d.Action = Finalise
-		return
+		x.setMessage(msgDisabling)
+		if !x.giveBack(finaliseSuccess, false) {
+			return
+		}
 	}
 	if st.Phase != v1beta1.RolloutPhaseDisabled {
 		x.event(corev1.EventTypeNormal, "Disabled", msgDisabled)
@@ -154,12 +165,13 @@ func (x *decider) progress() {
 		}
 		x.start()
 	case v1beta1.RolloutPhaseProgressing:
-		x.cs = st.CanaryStatus
 		if x.cs == nil { // a status written by someone else: start over
 			x.start()
 			return
 		}
 		switch reason(st) {
+		case v1beta1.ProgressingReasonInitializing:
+			x.start()
 		case v1beta1.ProgressingReasonFinalising:
 			x.finalise(true)
 		case v1beta1.ProgressingReasonCancelling:
@@ -177,7 +189,8 @@ func (x *decider) progress() {
 	}
 }
 
-// start begins a release of the workload's new revision at step 1.
+// start begins a release of the workload's new revision at step 1, once
+// the routing objects (if any) are known to exist.
 func (x *decider) start() {
 	st, info := &x.d.Status, x.Workload
 	st.Phase = v1beta1.RolloutPhaseProgressing
@@ -187,6 +200,10 @@ func (x *decider) start() {
 	x.cs.ObservedRolloutID = info.RolloutID
 	x.resetTo(1)
 	removeCondition(st, v1beta1.RolloutConditionSucceeded)
+	if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficInitialize}, false) {
+		x.setProgressing(v1beta1.ProgressingReasonInitializing, "")
+		return
+	}
 	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
 	x.event(corev1.EventTypeNormal, "ReleaseStarted", fmt.Sprintf("releasing revision %s (stable %s) in %d steps", info.UpdateRevision, info.StableRevision, len(x.steps())))
 	x.d.Action = Prepare
@@ -203,7 +220,7 @@ func (x *decider) resetTo(i int32) {
 func (x *decider) enterStep(i int32) {
 	x.cs.CurrentStepIndex = i
 	x.cs.NextStepIndex = expectedNext(i, int32(len(x.steps())))
-	x.cs.CurrentStepState = v1beta1.CanaryStepStateUpgrade
+	x.cs.CurrentStepState = v1beta1.CanaryStepStateInit
 	x.cs.FinalisingStep = ""
 	x.stamp()
 	x.clearDeadline()
@@ -229,6 +246,12 @@ func (x *decider) roll() {
 		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
 		return
 	case info.Settled && info.UpdateRevision != cs.CanaryRevision:
+		// Traffic leaves the replaced version before its pods go; the
+		// stable Service stays pinned and the canary Service is re-pointed
+		// by the new release.
+		if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficToStable}, false) {
+			return
+		}
 		x.event(corev1.EventTypeNormal, "ContinuousRelease", fmt.Sprintf("workload continuous publishing canaryRevision %s, then restart publishing", info.UpdateRevision))
 		x.resetTo(1)
 		x.d.Action = Prepare
@@ -265,8 +288,14 @@ func (x *decider) step() bool {
 	s := steps[i-1]
 	target := x.target(s)
 	switch cs.CurrentStepState {
-	case v1beta1.CanaryStepStateInit, v1beta1.CanaryStepStateUpgrade, v1beta1.CanaryStepStateTrafficRouting, v1beta1.CanaryStepStateMetricsAnalysis, "":
+	case v1beta1.CanaryStepStateInit, "":
+		x.setMessage(msgUpgrade(i, n))
+		if !x.beforeUpgrade(s) {
+			return false
+		}
 		cs.CurrentStepState = v1beta1.CanaryStepStateUpgrade
+		return true
+	case v1beta1.CanaryStepStateUpgrade:
 		x.setMessage(msgUpgrade(i, n))
 		x.d.Action = Release
 		x.d.Batch = workload.Batch{Index: i, Updated: target, RolloutID: info.RolloutID}
@@ -275,9 +304,25 @@ func (x *decider) step() bool {
 			return false
 		}
 		x.clearDeadline()
-		cs.CurrentStepState = v1beta1.CanaryStepStatePaused
+		cs.CurrentStepState = v1beta1.CanaryStepStateMetricsAnalysis
+		if x.routed() && hasRoute(s) {
+			cs.CurrentStepState = v1beta1.CanaryStepStateTrafficRouting
+		}
 		x.stamp()
 		x.event(corev1.EventTypeNormal, "StepUpgraded", fmt.Sprintf("step %d/%d: %d of %d pods run the new version", i, n, info.Updated, info.Replicas))
+		return true
+	case v1beta1.CanaryStepStateTrafficRouting:
+		x.setMessage(msgTrafficRouting(i, n))
+		if !x.routeStep(i) {
+			return false
+		}
+		cs.CurrentStepState = v1beta1.CanaryStepStateMetricsAnalysis
+		x.stamp()
+		x.event(corev1.EventTypeNormal, "StepTrafficRouted", fmt.Sprintf("step %d/%d: %s", i, n, describeRoute(s)))
+		return true
+	case v1beta1.CanaryStepStateMetricsAnalysis:
+		cs.CurrentStepState = v1beta1.CanaryStepStatePaused
+		x.stamp()
 		return true
 	case v1beta1.CanaryStepStatePaused:
 		switch {
@@ -352,20 +397,18 @@ func (x *decider) clearDeadline() {
 // finalise gives the workload back and waits until it has finished on its
 // own; success says whether the release completed or was cancelled.
 func (x *decider) finalise(success bool) {
-	st, info := &x.d.Status, x.Workload
+	st := &x.d.Status
 	x.clearDeadline()
-	msg := msgFinalising
+	msg, order := msgFinalising, finaliseSuccess
 	if !success {
-		msg = msgCancelling
+		msg, order = msgCancelling, finaliseRollback
 	}
-	if info.Frozen || !info.Released {
-		x.d.Action = Finalise
-		x.setMessage(msg)
+	x.setMessage(msg)
+	if !x.giveBack(order, true) {
 		return
 	}
 	st.Phase = v1beta1.RolloutPhaseHealthy
 	x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
-	x.cs.FinalisingStep = ""
 	if success {
 		x.cs.StableRevision = x.cs.CanaryRevision
 		x.setProgressing(v1beta1.ProgressingReasonCompleted, msgCompleted)

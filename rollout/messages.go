@@ -28,6 +28,10 @@ func msgUpgrade(i, n int32) string {
 	return fmt.Sprintf("Rollout is in step(%d/%d), and upgrade workload to new version", i, n)
 }
 
+func msgTrafficRouting(i, n int32) string {
+	return fmt.Sprintf("Rollout is in step(%d/%d), and routing traffic to the new version", i, n)
+}
+
 func msgManualConfirm(i, n int32) string {
 	return fmt.Sprintf("Rollout is in step(%d/%d), and you need manually confirm to enter the next step", i, n)
 }

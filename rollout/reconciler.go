@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/traffic/script"
 	"github.com/sluicehq/sluice/workload"
 )
 
@@ -33,6 +34,8 @@ type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Now      func() time.Time
+	// Scripts are the users' Lua traffic scripts (nil: the built-in ones).
+	Scripts script.Source
 }
 
 // workloadIndex indexes Rollouts by "Kind/name" of their workload.
@@ -111,7 +114,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	d := Decide(Observed{Rollout: ro, Workload: info, Now: r.Now()})
+	d, calls := r.decideWithTraffic(ctx, Observed{Rollout: ro, Workload: info, Now: r.Now()})
 
 	if err := r.act(ctx, ro, adapter, d); err != nil {
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ActionFailed", d.Action.String(), "%s: %v", d.Action, err)
@@ -125,6 +128,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	for _, e := range d.Events {
 		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
+	}
+	if err := trafficError(calls); err != nil {
+		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/sluicehq/sluice/cmd/sluice-controller/internal/webhooks"
 	"github.com/sluicehq/sluice/rollout"
 	rolloutadmission "github.com/sluicehq/sluice/rollout/admission"
+	"github.com/sluicehq/sluice/traffic/script"
 	"github.com/sluicehq/sluice/workload"
 	"github.com/sluicehq/sluice/workload/freeze"
 )
@@ -186,7 +187,10 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 
 // setupControllers registers the reconcilers, one line each.
 func setupControllers(mgr ctrl.Manager, o options) error {
-	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now}).SetupWithManager(mgr); err != nil {
+	// Scripts are read straight from the API server: one GET per call,
+	// instead of a cluster-wide ConfigMap informer.
+	scripts := script.ConfigMaps{Reader: mgr.GetAPIReader(), Namespace: o.namespace, Names: []string{script.DefaultConfigMap, script.KruiseConfigMap}}
+	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := analysisrun.SetupWithManager(mgr, analysisrun.Options{PrometheusAddress: o.prometheusAddress}); err != nil {

@@ -1,0 +1,232 @@
+package rollout
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/workload"
+)
+
+// example1 is the guide's Example 1: header User-Agent=Andriod on 1 pod
+// with approval, then 50% and 50% of the pods, then 100%.
+func example1() *v1beta1.Rollout {
+	one, half, all := intstr.FromInt32(1), intstr.FromString("50%"), intstr.FromString("100%")
+	sixty := int32(60)
+	w50, w100 := "50%", "100%"
+	r := example4()
+	r.Spec.Strategy.Canary.Steps = []v1beta1.CanaryStep{
+		{Replicas: &one, TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Matches: []v1beta1.HttpRouteMatch{{
+			Headers: []gatewayv1.HTTPHeaderMatch{{Name: "User-Agent", Value: "Andriod"}},
+		}}}},
+		{Replicas: &half, TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w50}, Pause: v1beta1.RolloutPause{Duration: &sixty}},
+		{Replicas: &all, TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w100}, Pause: v1beta1.RolloutPause{Duration: &sixty}},
+	}
+	r.Spec.Strategy.Canary.TrafficRoutings = []v1beta1.TrafficRoutingRef{{
+		Service: "echoserver", GracePeriodSeconds: 3, Ingress: &v1beta1.IngressTrafficRouting{Name: "echoserver"},
+	}}
+	return r
+}
+
+// releaseSim drives Decide as the reconciler does, against a workload and
+// a routing that do at once what they are asked. It records every change
+// to the routing and the workload, and checks the safety rules on the way.
+type releaseSim struct {
+	t    *testing.T
+	r    *v1beta1.Rollout
+	info *workload.Info
+	now  time.Time
+
+	pinned, canaryService bool
+	routedStep            int32 // the step whose route is in place; 0: all to stable
+	changes               []string
+}
+
+func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
+	r.Status.Phase = v1beta1.RolloutPhaseHealthy
+	return &releaseSim{t: t, r: r, info: frozen(0, 0), now: t0}
+}
+
+// call is the fake routing: done when nothing had to change.
+func (s *releaseSim) call(c TrafficCall) bool {
+	change := func(what string) bool { s.changes = append(s.changes, what); return false }
+	switch c.Op {
+	case TrafficPinStable:
+		if !s.pinned {
+			s.pinned = true
+			return change(c.Op.String())
+		}
+	case TrafficRestoreStable:
+		if s.pinned {
+			s.pinned = false
+			return change(c.Op.String())
+		}
+	case TrafficRoute:
+		target := s.r.Spec.Strategy.Canary.Steps[c.Step-1]
+		if want := (&decider{Observed: Observed{Workload: s.info}}).target(target); s.info.UpdatedReady < want {
+			s.t.Errorf("step %d routed with %d of %d new pods ready", c.Step, s.info.UpdatedReady, want)
+		}
+		if c.Revision != s.info.PodRevision {
+			s.t.Errorf("canary Service for revision %q, the new pods are %q", c.Revision, s.info.PodRevision)
+		}
+		if !s.canaryService {
+			s.canaryService = true
+			return change("CreateCanaryService")
+		}
+		if s.routedStep != c.Step {
+			s.routedStep = c.Step
+			return change(fmt.Sprintf("RouteTraffic step %d", c.Step))
+		}
+	case TrafficToStable:
+		if s.routedStep != 0 {
+			s.routedStep = 0
+			return change(c.Op.String())
+		}
+	case TrafficRemoveCanary:
+		if s.canaryService {
+			s.canaryService = false
+			return change(c.Op.String())
+		}
+	}
+	return true
+}
+
+// reconcile is one reconcile: decide, make the traffic calls, act.
+func (s *releaseSim) reconcile() Decision {
+	o := Observed{Rollout: s.r, Workload: s.info, Now: s.now}
+	d := Decide(o)
+	for d.Traffic.Op != NoTraffic && !made(o.Traffic, d.Traffic) {
+		o.Traffic = append(o.Traffic, TrafficResult{Call: d.Traffic, Done: s.call(d.Traffic)})
+		d = Decide(o)
+	}
+	i := s.info
+	switch d.Action {
+	case Release:
+		if d.Batch.Updated > i.Updated && !s.pinned && d.Batch.Updated < i.Replicas {
+			s.t.Errorf("new pods created before the stable Service was pinned")
+		}
+		i.Updated, i.UpdatedReady, i.Others = d.Batch.Updated, d.Batch.Updated, i.Replicas-d.Batch.Updated
+	case Finalise:
+		if s.routedStep != 0 && i.UpdateRevision == i.StableRevision {
+			s.t.Errorf("new pods removed while traffic still goes to them")
+		}
+		s.changes = append(s.changes, "ResumeWorkload")
+		i.Frozen, i.Released, i.Others = false, true, 0
+		i.Updated, i.UpdatedReady = i.Replicas, i.Replicas
+	case RemoveFinalizer:
+		s.changes = append(s.changes, "RemoveFinalizer")
+	}
+	s.r.Status = d.Status
+	s.now = s.now.Add(max(d.RequeueAfter, time.Second))
+	return d
+}
+
+// run reconciles until done says so, approving manual pauses.
+func (s *releaseSim) run(done func(Decision) bool) {
+	for range 500 {
+		d := s.reconcile()
+		if done(d) {
+			return
+		}
+		if strings.Contains(d.Status.Message, "manually confirm") {
+			s.r.Status.CanaryStatus.CurrentStepState = v1beta1.CanaryStepStateReady
+		}
+	}
+	s.t.Fatalf("the release did not get there; status %+v", s.r.Status)
+}
+
+func atStep(i int32, state v1beta1.CanaryStepState) func(Decision) bool {
+	return func(d Decision) bool { return d.Status.CurrentStepIndex == i && d.Status.CurrentStepState == state }
+}
+
+func healthy(d Decision) bool {
+	return d.Status.Phase == v1beta1.RolloutPhaseHealthy && d.Status.CurrentStepState == v1beta1.CanaryStepStateCompleted
+}
+
+// The order of traffic changes through the guide's Example 1, as Kruise
+// Rollout's reference §3.2 and §4 give it, with Sluice's one difference:
+// the stable Service is pinned before the first new pod exists.
+func TestTrafficOrder(t *testing.T) {
+	upToStep2 := []string{"PatchStableService", "CreateCanaryService", "RouteTraffic step 1", "RouteTraffic step 2"}
+	cases := []struct {
+		name  string
+		after func(s *releaseSim) // at step 2's pause
+		done  func(Decision) bool
+		want  []string
+	}{
+		{name: "success", done: healthy, want: append(slices.Clone(upToStep2),
+			// at 100% in place, stable takes the new pods (ingress-nginx #9635)
+			"RestoreStableService", "RouteTraffic step 3",
+			"RouteTrafficToStable", "RemoveCanaryService", "ResumeWorkload")},
+		{name: "rollback", done: healthy, after: func(s *releaseSim) { s.info.UpdateRevision = s.info.StableRevision },
+			want: append(slices.Clone(upToStep2), "RouteTrafficToStable", "ResumeWorkload", "RestoreStableService", "RemoveCanaryService")},
+		{name: "deleted mid-release", after: func(s *releaseSim) { s.r.DeletionTimestamp = &metav1.Time{Time: s.now} },
+			done: func(d Decision) bool { return d.Action == RemoveFinalizer },
+			want: append(slices.Clone(upToStep2), "RestoreStableService", "RouteTrafficToStable", "RemoveCanaryService", "ResumeWorkload", "RemoveFinalizer")},
+		{name: "disabled mid-release", after: func(s *releaseSim) { s.r.Spec.Disabled = true },
+			done: func(d Decision) bool { return d.Status.Phase == v1beta1.RolloutPhaseDisabled },
+			want: append(slices.Clone(upToStep2), "RestoreStableService", "RouteTrafficToStable", "RemoveCanaryService", "ResumeWorkload")},
+		{name: "continuous release", after: func(s *releaseSim) { s.info.UpdateRevision, s.info.PodRevision = "v3", "v3" },
+			done: atStep(1, v1beta1.CanaryStepStatePaused),
+			want: append(slices.Clone(upToStep2), "RouteTrafficToStable", "RouteTraffic step 1")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newReleaseSim(t, example1())
+			s.run(atStep(2, v1beta1.CanaryStepStatePaused))
+			if tc.after != nil {
+				tc.after(s)
+			}
+			s.run(tc.done)
+			if !slices.Equal(s.changes, tc.want) {
+				t.Errorf("changes:\n got %q\nwant %q", s.changes, tc.want)
+			}
+			if tc.name != "continuous release" && (s.pinned || s.canaryService || s.routedStep != 0) {
+				t.Errorf("routing left behind: pinned %v, canary Service %v, step %d", s.pinned, s.canaryService, s.routedStep)
+			}
+		})
+	}
+}
+
+// Each routing change is followed by the grace period before the next.
+func TestTrafficGracePeriod(t *testing.T) {
+	s := newReleaseSim(t, example1())
+	s.run(atStep(1, v1beta1.CanaryStepStateTrafficRouting))
+	entered := s.r.Status.CanaryStatus.LastUpdateTime.Time
+	s.run(atStep(1, v1beta1.CanaryStepStatePaused))
+	if waited := s.r.Status.CanaryStatus.LastUpdateTime.Sub(entered); waited < 6*time.Second {
+		t.Errorf("two changes (canary Service, routes) in %s, want a 3s grace after each", waited)
+	}
+}
+
+// A failing call is shown on the Rollout and retried; the release holds.
+func TestTrafficError(t *testing.T) {
+	r := inStep(1, v1beta1.CanaryStepStateTrafficRouting, t0)
+	r.Spec = example1().Spec
+	call := TrafficCall{Op: TrafficRoute, Step: 1, Revision: "v2"}
+	d := Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0})
+	if d.Traffic != call {
+		t.Fatalf("asked for %+v, want %+v", d.Traffic, call)
+	}
+	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0, Traffic: []TrafficResult{{Call: call, Err: fmt.Errorf("ingress echoserver not found")}}})
+	c := condition(&d.Status, ConditionTrafficRouting)
+	want := "traffic routing failed at RouteTraffic: ingress echoserver not found"
+	if c == nil || c.Message != want || d.Status.Message != want || d.Status.CurrentStepState != v1beta1.CanaryStepStateTrafficRouting {
+		t.Fatalf("condition %+v, message %q, state %s", c, d.Status.Message, d.Status.CurrentStepState)
+	}
+	if len(d.Events) != 1 || d.Events[0].Reason != ReasonTrafficRoutingFailed {
+		t.Errorf("events %+v", d.Events)
+	}
+	r.Status = d.Status
+	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0.Add(5 * time.Second), Traffic: []TrafficResult{{Call: call, Done: true}}})
+	if condition(&d.Status, ConditionTrafficRouting) != nil || d.Status.CurrentStepState != v1beta1.CanaryStepStatePaused {
+		t.Errorf("after the call succeeds: conditions %+v, state %s", d.Status.Conditions, d.Status.CurrentStepState)
+	}
+}
