@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/workload"
 )
@@ -32,6 +33,10 @@ type Observed struct {
 	// reconcile, in order. The reconciler decides, makes the call the
 	// decision asks for, and decides again with its result.
 	Traffic []TrafficResult
+	// Runs are the Rollout's AnalysisRuns.
+	Runs []analysisv1alpha1.AnalysisRun
+	// RunErrors are the runs the reconciler failed to create.
+	RunErrors []RunError
 }
 
 // Action is the one thing a reconcile does to the world besides writing
@@ -67,6 +72,9 @@ type Decision struct {
 	Batch  workload.Batch
 	// Traffic is the traffic call the release waits for, if any.
 	Traffic TrafficCall
+	// StartRuns are AnalysisRuns to create; StopRuns, by name, to terminate.
+	StartRuns []RunRequest
+	StopRuns  []string
 	// RequeueAfter is set only for a known deadline (the end of a pause or
 	// of a grace period).
 	RequeueAfter time.Duration
@@ -199,7 +207,9 @@ func (x *decider) start() {
 	x.cs.StableRevision = info.StableRevision
 	x.cs.ObservedRolloutID = info.RolloutID
 	x.resetTo(1)
+	x.noteHandled()
 	removeCondition(st, v1beta1.RolloutConditionSucceeded)
+	removeCondition(st, ConditionAnalysis)
 	if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficInitialize}, false) {
 		x.setProgressing(v1beta1.ProgressingReasonInitializing, "")
 		return
@@ -240,7 +250,7 @@ func (x *decider) roll() {
 		x.event(corev1.EventTypeNormal, "RollbackDetected", "the workload's template is back at the stable revision "+cs.StableRevision+": cancelling the release")
 		x.finalise(false)
 		return
-	case x.Rollout.Spec.Strategy.Paused:
+	case x.Rollout.Spec.Strategy.Paused && reason(&x.d.Status) != ReasonAborted:
 		x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
 		x.d.Status.Message = msgPaused
 		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
@@ -253,8 +263,21 @@ func (x *decider) roll() {
 			return
 		}
 		x.event(corev1.EventTypeNormal, "ContinuousRelease", fmt.Sprintf("workload continuous publishing canaryRevision %s, then restart publishing", info.UpdateRevision))
+		x.stopRuns()
+		x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
 		x.resetTo(1)
 		x.d.Action = Prepare
+		return
+	}
+	if x.overrides() {
+		return
+	}
+	if reason(&x.d.Status) == ReasonAborted {
+		x.aborted()
+		return
+	}
+	x.overrideApproval()
+	if !x.background() {
 		return
 	}
 	x.jump()
@@ -321,6 +344,9 @@ func (x *decider) step() bool {
 		x.event(corev1.EventTypeNormal, "StepTrafficRouted", fmt.Sprintf("step %d/%d: %s", i, n, describeRoute(s)))
 		return true
 	case v1beta1.CanaryStepStateMetricsAnalysis:
+		if s.Analysis != nil && !x.analyseStep(i, n, s.Analysis) {
+			return false
+		}
 		cs.CurrentStepState = v1beta1.CanaryStepStatePaused
 		x.stamp()
 		return true
@@ -404,6 +430,7 @@ func (x *decider) finalise(success bool) {
 		msg, order = msgCancelling, finaliseRollback
 	}
 	x.setMessage(msg)
+	x.stopRuns()
 	if !x.giveBack(order, true) {
 		return
 	}

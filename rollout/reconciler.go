@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/traffic/script"
 	"github.com/sluicehq/sluice/workload"
@@ -45,7 +46,7 @@ func workloadKey(kind, name string) string { return kind + "/" + name }
 
 // SetupWithManager registers the reconciler and its watches: the Rollout,
 // its workload, the workload's ReplicaSets (whose status moves a batch) and
-// the canary Deployments it owns (canary style).
+// the canary Deployments and AnalysisRuns it owns.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, workloadIndex, func(o client.Object) []string {
 		ref := o.(*v1beta1.Rollout).Spec.WorkloadRef
@@ -56,6 +57,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1beta1.Rollout{}).
 		Owns(&appsv1.Deployment{}).
+		Owns(&analysisv1alpha1.AnalysisRun{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("Deployment"))).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("StatefulSet"))).
 		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.byOwner)).
@@ -114,7 +116,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	d, calls := r.decideWithTraffic(ctx, Observed{Rollout: ro, Workload: info, Now: r.Now()})
+	runs, err := r.listRuns(ctx, ro)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	o := Observed{Rollout: ro, Workload: info, Now: r.Now(), Runs: runs}
+	d, calls := r.decideWithTraffic(ctx, o)
+	if o.RunErrors = r.startRuns(ctx, ro, namesOf(ro), d); len(o.RunErrors) > 0 {
+		o.Traffic = calls
+		d = Decide(o)
+	}
+	if err := r.stopRuns(ctx, ro.Namespace, d.StopRuns); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.pruneRuns(ctx, runs); err != nil {
+		return reconcile.Result{}, err
+	}
 
 	if err := r.act(ctx, ro, adapter, d); err != nil {
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ActionFailed", d.Action.String(), "%s: %v", d.Action, err)
@@ -131,6 +148,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	if err := trafficError(calls); err != nil {
 		return reconcile.Result{}, err
+	}
+	if len(o.RunErrors) > 0 {
+		return reconcile.Result{}, fmt.Errorf("starting analysis: %w", o.RunErrors[0].Err)
 	}
 	return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
 }

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/sluicehq/sluice/analysis/run"
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/workload"
 )
@@ -47,12 +49,20 @@ type releaseSim struct {
 	pinned, canaryService bool
 	routedStep            int32 // the step whose route is in place; 0: all to stable
 	changes               []string
+
+	// verdict is the phase a new AnalysisRun of step (0: background) ends
+	// in at once; nil leaves runs Running.
+	verdict  func(step int32) analysisv1alpha1.AnalysisPhase
+	runs     []analysisv1alpha1.AnalysisRun
+	startErr error
 }
 
 func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
 	r.Status.Phase = v1beta1.RolloutPhaseHealthy
 	return &releaseSim{t: t, r: r, info: frozen(0, 0), now: t0}
 }
+
+func (s *releaseSim) routed() bool { return len(s.r.Spec.Strategy.Canary.TrafficRoutings) > 0 }
 
 // call is the fake routing: done when nothing had to change.
 func (s *releaseSim) call(c TrafficCall) bool {
@@ -100,16 +110,44 @@ func (s *releaseSim) call(c TrafficCall) bool {
 
 // reconcile is one reconcile: decide, make the traffic calls, act.
 func (s *releaseSim) reconcile() Decision {
-	o := Observed{Rollout: s.r, Workload: s.info, Now: s.now}
+	o := Observed{Rollout: s.r, Workload: s.info, Now: s.now, Runs: slices.Clone(s.runs)}
 	d := Decide(o)
 	for d.Traffic.Op != NoTraffic && !made(o.Traffic, d.Traffic) {
 		o.Traffic = append(o.Traffic, TrafficResult{Call: d.Traffic, Done: s.call(d.Traffic)})
 		d = Decide(o)
 	}
+	for _, req := range d.StartRuns {
+		if s.startErr != nil {
+			o.RunErrors = append(o.RunErrors, RunError{Request: req, Err: s.startErr})
+			continue
+		}
+		t := run.Target{Rollout: s.r.Name, CanaryRevision: d.Status.CanaryStatus.PodTemplateHash, StepIndex: req.Step, Attempt: req.Attempt}
+		ar := analysisv1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name(t)}, Status: analysisv1alpha1.AnalysisRunStatus{Phase: analysisv1alpha1.AnalysisRunning}}
+		if s.verdict != nil {
+			ar.Status.Phase = s.verdict(req.Step)
+			ar.Status.Message = fmt.Sprintf("metric %q %s: value [0.2]", "error-rate", ar.Status.Phase)
+		}
+		s.changes = append(s.changes, "StartRun "+ar.Name)
+		s.runs = append(s.runs, ar)
+	}
+	if len(o.RunErrors) > 0 {
+		d = Decide(o)
+	}
+	for _, name := range d.StopRuns {
+		for i := range s.runs {
+			if s.runs[i].Name == name {
+				s.runs[i].Spec.Terminate = true
+				s.changes = append(s.changes, "StopRun "+name)
+			}
+		}
+	}
 	i := s.info
 	switch d.Action {
 	case Release:
-		if d.Batch.Updated > i.Updated && !s.pinned && d.Batch.Updated < i.Replicas {
+		if d.Batch.Updated == 0 && i.Updated > 0 && s.routedStep != 0 {
+			s.t.Errorf("new pods removed while traffic still goes to them")
+		}
+		if d.Batch.Updated > i.Updated && !s.pinned && d.Batch.Updated < i.Replicas && s.routed() {
 			s.t.Errorf("new pods created before the stable Service was pinned")
 		}
 		i.Updated, i.UpdatedReady, i.Others = d.Batch.Updated, d.Batch.Updated, i.Replicas-d.Batch.Updated
@@ -173,7 +211,10 @@ func TestTrafficOrder(t *testing.T) {
 		{name: "disabled mid-release", after: func(s *releaseSim) { s.r.Spec.Disabled = true },
 			done: func(d Decision) bool { return d.Status.Phase == v1beta1.RolloutPhaseDisabled },
 			want: append(slices.Clone(upToStep2), "RestoreStableService", "RouteTrafficToStable", "RemoveCanaryService", "ResumeWorkload")},
-		{name: "continuous release", after: func(s *releaseSim) { s.info.UpdateRevision, s.info.PodRevision = "v3", "v3" },
+		{name: "continuous release", after: func(s *releaseSim) {
+			i := s.info
+			i.UpdateRevision, i.PodRevision, i.Updated, i.UpdatedReady, i.Others = "v3", "v3", 0, 0, i.Replicas
+		},
 			done: atStep(1, v1beta1.CanaryStepStatePaused),
 			want: append(slices.Clone(upToStep2), "RouteTrafficToStable", "RouteTraffic step 1")},
 	}

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // RolloutAnalysis is what a Rollout step (or the whole release, for
 // background analysis) asks to be measured, and what each verdict does.
 // Both Rollout API versions embed it unchanged.
@@ -76,7 +78,34 @@ type RolloutAnalysisStatus struct {
 	// BackgroundRun is the AnalysisRun that covers the whole release.
 	// +optional
 	BackgroundRun *RunStatus `json:"backgroundRun,omitempty"`
+	// Attempt counts the retries of this release's analysis; it is part
+	// of the runs' names, so a retry makes fresh runs.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// RetryHandled and AbortHandled are the values of the RetryAnnotation
+	// and AbortAnnotation last acted on: a new value asks again.
+	// +optional
+	RetryHandled string `json:"retryHandled,omitempty"`
+	// +optional
+	AbortHandled string `json:"abortHandled,omitempty"`
+	// Overrides records what people decided against the analysis (the
+	// last ten).
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Overrides []Override `json:"overrides,omitempty"`
 }
+
+// Annotations on a Rollout that a person, the kubectl plugin or a GitOps
+// tool sets to override the analysis. Each acts once per new value (a
+// timestamp, a commit), so re-applying the same manifest does nothing.
+const (
+	// RetryAnnotation re-runs the current step's analysis, or restarts an
+	// aborted release from step 1.
+	RetryAnnotation = "sluice.dev/retry"
+	// AbortAnnotation aborts the release now: traffic back to stable, the
+	// new pods scaled down, the workload held at the stable revision.
+	AbortAnnotation = "sluice.dev/abort"
+)
 
 // RunStatus mirrors an AnalysisRun's verdict on the Rollout.
 type RunStatus struct {
@@ -85,4 +114,23 @@ type RunStatus struct {
 	Phase AnalysisPhase `json:"phase,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Overridden is true once a person approved the release past this
+	// run's verdict.
+	// +optional
+	Overridden bool `json:"overridden,omitempty"`
+}
+
+// Override is one decision a person made against the analysis.
+type Override struct {
+	// Action is Approve, Retry or Abort.
+	Action string `json:"action"`
+	// Step is the step it was made at.
+	Step int32 `json:"step"`
+	// Run is the AnalysisRun whose verdict it overrode, if any.
+	// +optional
+	Run string `json:"run,omitempty"`
+	// Verdict is that run's phase when it was overridden.
+	// +optional
+	Verdict AnalysisPhase `json:"verdict,omitempty"`
+	Time    metav1.Time   `json:"time"`
 }

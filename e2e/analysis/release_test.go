@@ -1,0 +1,264 @@
+//go:build e2e
+
+package analysis_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/e2e/framework"
+	"github.com/sluicehq/sluice/rollout"
+)
+
+// The guide's Example 1 with an error-rate analysis after every step and
+// no manual pause: the simulator serves 20% errors for images tagged
+// -errors, none otherwise.
+const (
+	imageV1  = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2"
+	imageV2  = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.3"
+	imageBad = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.3-errors"
+)
+
+func example1WithAnalysis(analysis string) string {
+	return fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata: {name: rollouts-demo}
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: echoserver}
+  strategy:
+    canary:
+      steps:
+      - matches: [{headers: [{type: Exact, name: User-Agent, value: Andriod}]}]
+        replicas: 1
+        pause: {duration: 0}
+        analysis: %[1]s
+      - traffic: 50%%
+        replicas: 50%%
+        pause: {duration: 0}
+        analysis: %[1]s
+      - traffic: 100%%
+        replicas: 100%%
+        analysis: %[1]s
+      trafficRoutings:
+      - service: echoserver
+        gracePeriodSeconds: 1
+        ingress: {name: echoserver}
+`, analysis)
+}
+
+// start creates the guide's echoserver (4 pods), its Ingress, the
+// error-rate template and the Rollout, then releases image.
+func (f *fixture) startRelease(template, analysis, image string) {
+	f.t.Helper()
+	for _, file := range []string{"echoserver.yaml", "example1-ingress.yaml"} {
+		if _, err := framework.CreateFile(f.ctx, f.c, f.ns, framework.RepoRoot()+"/e2e/testdata/guide/"+file); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	f.template(template)
+	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(example1WithAnalysis(analysis))); err != nil {
+		f.t.Fatal(err)
+	}
+	f.waitRollout("Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
+	f.setImage(image)
+}
+
+func (f *fixture) setImage(image string) {
+	f.t.Helper()
+	d := &appsv1.Deployment{}
+	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver"}, d); err != nil {
+		f.t.Fatal(err)
+	}
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Spec.Template.Spec.Containers[0].Image = image
+	if err := f.c.Patch(f.ctx, d, patch); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) waitRollout(what string, cond func(*v1beta1.Rollout) bool) *v1beta1.Rollout {
+	f.t.Helper()
+	r := &v1beta1.Rollout{}
+	err := framework.Poll(f.ctx, 3*time.Minute, func() (bool, error) {
+		if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "rollouts-demo"}, r); err != nil {
+			return false, err
+		}
+		return cond(r), nil
+	})
+	if err != nil {
+		f.t.Fatalf("waiting for %s: %v\nlast: phase %s step %d %s message %q\nmanager log:\n%s",
+			what, err, r.Status.Phase, r.Status.CurrentStepIndex, r.Status.CurrentStepState, r.Status.Message, env.Manager.LogTail())
+	}
+	return r
+}
+
+func completed(r *v1beta1.Rollout) bool {
+	return r.Status.Phase == v1beta1.RolloutPhaseHealthy && r.Status.CurrentStepState == v1beta1.CanaryStepStateCompleted
+}
+
+// newPods counts the running pods of image.
+func (f *fixture) newPods(image string) int {
+	var pods corev1.PodList
+	if err := f.c.List(f.ctx, &pods, client.InNamespace(f.ns), client.MatchingLabels{"app": "echoserver"}); err != nil {
+		f.t.Fatal(err)
+	}
+	n := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Spec.Containers[0].Image == image {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fixture) rolloutEvent(reason string) *eventsv1.Event {
+	f.t.Helper()
+	var events eventsv1.EventList
+	if err := f.c.List(f.ctx, &events, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	for i := range events.Items {
+		if e := &events.Items[i]; e.Regarding.Kind == "Rollout" && e.Reason == reason {
+			return e
+		}
+	}
+	f.t.Fatalf("no %s event on the Rollout", reason)
+	return nil
+}
+
+const stepAnalysis = "{templates: [{templateName: error-rate}]}"
+
+// A healthy version is promoted with nobody approving: every step's run
+// passes.
+func TestReleasePromotedByAnalysis(t *testing.T) {
+	f := newFixture(t)
+	f.ctx = withTimeout(t, 4*time.Minute)
+	f.startRelease(errorRateTemplate("error-rate", ""), stepAnalysis, imageV2)
+	r := f.waitRollout("the release to complete", completed)
+	if c := r.Status.CanaryStatus; c.StableRevision != c.CanaryRevision {
+		t.Errorf("not promoted: stable %s canary %s", c.StableRevision, c.CanaryRevision)
+	}
+	var runs v1alpha1.AnalysisRunList
+	if err := f.c.List(f.ctx, &runs, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.Items) != 3 {
+		t.Fatalf("%d runs, want one per step", len(runs.Items))
+	}
+	for _, ar := range runs.Items {
+		if ar.Status.Phase != v1alpha1.AnalysisSuccessful || ar.OwnerReferences[0].Name != "rollouts-demo" {
+			t.Errorf("run %s: %s, owners %v", ar.Name, ar.Status.Phase, ar.OwnerReferences)
+		}
+	}
+	if f.newPods(imageV2) != 5 {
+		t.Errorf("%d pods run the new version, want 5", f.newPods(imageV2))
+	}
+}
+
+// A version serving 20% errors is rolled back by the first step's
+// analysis: traffic back to stable, its pods gone, and the Rollout says
+// which metric failed, with what value, against which condition.
+func TestReleaseRolledBackByAnalysis(t *testing.T) {
+	f := newFixture(t)
+	f.ctx = withTimeout(t, 4*time.Minute)
+	f.startRelease(errorRateTemplate("error-rate", ""), stepAnalysis, imageBad)
+	r := f.waitRollout("the release to abort", func(r *v1beta1.Rollout) bool {
+		c := meta(r, v1beta1.RolloutConditionProgressing)
+		return c != nil && c.Reason == rollout.ReasonAborted
+	})
+	for _, want := range []string{"Rollout is aborted: analysis of step 1", `metric "error-rate" Failed: value [0.`, `successCondition "result[0] < 0.05" is false`, "held at its stable revision"} {
+		if !strings.Contains(r.Status.Message, want) {
+			t.Errorf("message %q lacks %q", r.Status.Message, want)
+		}
+	}
+	if e := f.rolloutEvent(rollout.ReasonAborted); e.Type != corev1.EventTypeWarning {
+		t.Errorf("event %s", e.Type)
+	}
+	if err := framework.Poll(f.ctx, time.Minute, func() (bool, error) { return f.newPods(imageBad) == 0, nil }); err != nil {
+		t.Errorf("the bad version's pods stay: %d", f.newPods(imageBad))
+	}
+	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver-canary"}, &networkingv1.Ingress{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the canary Ingress still routes: %v", err)
+	}
+	if f.newPods(imageV1) != 5 {
+		t.Errorf("%d stable pods, want 5", f.newPods(imageV1))
+	}
+
+	// The team re-applies the stable manifest: the release ends, not promoted.
+	f.setImage(imageV1)
+	r = f.waitRollout("the release to end", completed)
+	if c := meta(r, v1beta1.RolloutConditionSucceeded); c == nil || c.Status != corev1.ConditionFalse {
+		t.Errorf("Succeeded %+v", c)
+	}
+	d := &appsv1.Deployment{}
+	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver"}, d); err != nil || d.Spec.Paused {
+		t.Errorf("the Deployment is left paused (%v)", err)
+	}
+}
+
+// Prometheus that cannot be reached pauses the release (policy Error ->
+// Pause) with a message saying where; approving goes on and is recorded.
+func TestReleasePausedWhenPrometheusIsDown(t *testing.T) {
+	f := newFixture(t)
+	f.ctx = withTimeout(t, 4*time.Minute)
+	template := fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-rate}
+spec:
+  metrics:
+  - name: error-rate
+    interval: 1s
+    count: 2
+    consecutiveErrorLimit: 1
+    successCondition: result[0] < 0.05
+    provider:
+      prometheus:
+        address: http://127.0.0.1:9
+        timeout: 1s
+        query: %q
+`, errorRate)
+	f.startRelease(template, stepAnalysis, imageV2)
+	r := f.waitRollout("the release to pause", func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "paused: analysis of step 1") })
+	if !strings.Contains(r.Status.Message, "Prometheus at http://127.0.0.1:9 could not be reached") {
+		t.Errorf("message %q", r.Status.Message)
+	}
+	// kubectl-kruise rollout approve, on the v1alpha1 object.
+	u := &v1beta1.Rollout{}
+	u.Namespace, u.Name = f.ns, "rollouts-demo"
+	approve := client.RawPatch(types.MergePatchType, []byte(`{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}`))
+	if err := f.c.Status().Patch(f.ctx, u, approve); err != nil {
+		t.Fatal(err)
+	}
+	r = f.waitRollout("step 2", func(r *v1beta1.Rollout) bool { return r.Status.CurrentStepIndex >= 2 })
+	if a := r.Status.Analysis; a == nil || len(a.Overrides) != 1 || a.Overrides[0].Action != "Approve" || a.Overrides[0].Verdict != v1alpha1.AnalysisError {
+		t.Errorf("override not recorded: %+v", a)
+	}
+}
+
+func meta(r *v1beta1.Rollout, t v1beta1.RolloutConditionType) *v1beta1.RolloutCondition {
+	for i := range r.Status.Conditions {
+		if r.Status.Conditions[i].Type == t {
+			return &r.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func withTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
