@@ -3,18 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/e2e/framework"
+	"github.com/sluicehq/sluice/rollout"
 )
 
 const (
@@ -22,62 +20,66 @@ const (
 	imageRepo     = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:"
 )
 
-// demo releases the Kruise guide's Example 4 (batches without traffic
-// routing) on a 10-pod echoserver: a good version to completion, with the
-// approval a person would give, then a version that is rolled back by
-// re-applying the old template.
+// demo releases the Kruise guide's Example 1 (echoserver behind an Nginx
+// Ingress: a header A/B test, then 50%, then 100%) with an error-rate
+// analysis after every step: a healthy version is promoted with nobody
+// approving, then a version serving 20% errors is rolled back by the
+// analysis, and the team re-applies the good version.
 func demo(ctx context.Context, p *playground) error {
-	guide := filepath.Join(framework.RepoRoot(), "e2e", "testdata", "guide")
-	fmt.Println("\n== The Kruise guide's Example 4: echoserver (10 pods) and its Rollout")
-	manifest, err := os.ReadFile(filepath.Join(guide, "echoserver.yaml"))
-	if err != nil {
-		return err
+	root := framework.RepoRoot()
+	files := []string{
+		filepath.Join(root, "e2e", "testdata", "guide", "echoserver.yaml"),
+		filepath.Join(root, "e2e", "testdata", "guide", "example1-ingress.yaml"),
+		filepath.Join(root, "docs", "examples", "error-rate-template.yaml"),
+		filepath.Join(root, "docs", "examples", "example1-analysis-rollout.yaml"),
 	}
-	objs, err := framework.Objects(manifest)
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		o.SetNamespace(demoNamespace)
-		if o.GetKind() == "Deployment" {
-			_ = unstructured.SetNestedField(o.Object, int64(10), "spec", "replicas")
-		}
-		if err := p.client.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
+	fmt.Println("\n== The Kruise guide's Example 1 with an error-rate analysis after every step")
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		fmt.Printf("  kubectl apply -f %s\n", rel)
+		if _, err := framework.CreateFile(ctx, p.client, demoNamespace, f); err != nil && !strings.Contains(err.Error(), "already exists") {
 			return err
 		}
 	}
-	if _, err := framework.CreateFile(ctx, p.client, demoNamespace, filepath.Join(guide, "example4-rollout.yaml")); client.IgnoreAlreadyExists(err) != nil && !strings.Contains(fmt.Sprint(err), "already exists") {
-		return err
-	}
-	if err := watchRollout(ctx, p, false, func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy }); err != nil {
+	if err := watchRollout(ctx, p, func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy }); err != nil {
 		return err
 	}
 
-	fmt.Println("\n== Releasing demo:1.10.3 (as `kubectl apply` of the edited echoserver.yaml would)")
+	fmt.Println("\n== Releasing demo:1.10.3, a healthy version: the analysis promotes it step by step, nobody approves")
 	if err := setImage(ctx, p, imageRepo+"1.10.3"); err != nil {
 		return err
 	}
-	if err := watchRollout(ctx, p, true, completed); err != nil {
+	if err := watchRollout(ctx, p, completed); err != nil {
 		return err
 	}
 
-	fmt.Println("\n== Releasing demo:1.10.4, then going back to 1.10.3 mid-release (re-applying the old template)")
-	if err := setImage(ctx, p, imageRepo+"1.10.4"); err != nil {
+	fmt.Println("\n== Releasing demo:1.10.4-errors, which answers 20% of requests with 5xx: the analysis rolls it back")
+	if err := setImage(ctx, p, imageRepo+"1.10.4-errors"); err != nil {
 		return err
 	}
-	if err := watchRollout(ctx, p, false, func(r *v1beta1.Rollout) bool {
-		return r.Status.CurrentStepState == v1beta1.CanaryStepStatePaused && r.Status.CurrentStepIndex == 1
+	if err := watchRollout(ctx, p, func(r *v1beta1.Rollout) bool {
+		return reason(r) == rollout.ReasonAborted && r.Status.CanaryStatus.CanaryReplicas == 0
 	}); err != nil {
 		return err
 	}
+	fmt.Println("\n== The team re-applies demo:1.10.3, ending the aborted release")
 	if err := setImage(ctx, p, imageRepo+"1.10.3"); err != nil {
 		return err
 	}
-	return watchRollout(ctx, p, false, func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
+	return watchRollout(ctx, p, completed)
 }
 
 func completed(r *v1beta1.Rollout) bool {
 	return r.Status.Phase == v1beta1.RolloutPhaseHealthy && r.Status.CurrentStepState == v1beta1.CanaryStepStateCompleted
+}
+
+func reason(r *v1beta1.Rollout) string {
+	for _, c := range r.Status.Conditions {
+		if c.Type == v1beta1.RolloutConditionProgressing {
+			return c.Reason
+		}
+	}
+	return ""
 }
 
 func setImage(ctx context.Context, p *playground, image string) error {
@@ -90,37 +92,21 @@ func setImage(ctx context.Context, p *playground, image string) error {
 	return p.client.Patch(ctx, d, patch)
 }
 
-// watchRollout prints a line whenever the release changes, approves a
-// manual pause the way kubectl-kruise does (when autoApprove), and returns
+// watchRollout prints a line whenever the release changes and returns
 // once done holds.
-func watchRollout(ctx context.Context, p *playground, autoApprove bool, done func(*v1beta1.Rollout) bool) error {
+func watchRollout(ctx context.Context, p *playground, done func(*v1beta1.Rollout) bool) error {
 	start, last := time.Now(), ""
-	approvedAt := time.Time{}
 	for {
 		r := &v1beta1.Rollout{}
 		if err := p.client.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, r); err != nil {
 			return err
 		}
-		var newPods, ready int32
-		if cs := r.Status.CanaryStatus; cs != nil {
-			newPods, ready = cs.CanaryReplicas, cs.CanaryReadyReplicas
-		}
-		line := fmt.Sprintf("%-12s step %d/%d %-19s new-version pods %2d (ready %2d)  %s", r.Status.Phase, r.Status.CurrentStepIndex,
-			len(r.Spec.Strategy.Canary.Steps), r.Status.CurrentStepState, newPods, ready, r.Status.Message)
-		if line != last {
+		if line := progressLine(r); line != last && r.Status.Phase != "" {
 			fmt.Printf("  [%5.1fs] %s\n", time.Since(start).Seconds(), line)
 			last = line
 		}
 		if done(r) {
 			return nil
-		}
-		if autoApprove && strings.Contains(r.Status.Message, "manually confirm") && time.Since(approvedAt) > 5*time.Second {
-			time.Sleep(2 * time.Second)
-			fmt.Println("  → approving, as `kubectl-kruise rollout approve rollouts/rollouts-demo` does")
-			if err := approve(ctx, p); err != nil {
-				return err
-			}
-			approvedAt = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -130,12 +116,52 @@ func watchRollout(ctx context.Context, p *playground, autoApprove bool, done fun
 	}
 }
 
-func approve(ctx context.Context, p *playground) error {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion("rollouts.kruise.io/v1alpha1")
-	u.SetKind("Rollout")
-	u.SetNamespace(demoNamespace)
-	u.SetName("rollouts-demo")
-	body := []byte(`{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}`)
-	return p.client.Status().Patch(ctx, u, client.RawPatch(types.MergePatchType, body))
+// progressLine is one line of a release: phase, step, new pods, the
+// step's traffic, the analysis verdict and the message.
+func progressLine(r *v1beta1.Rollout) string {
+	st := r.Status
+	steps := r.Spec.Strategy.Canary.Steps
+	line := string(st.Phase)
+	switch reason(r) {
+	case rollout.ReasonAborted:
+		line += fmt.Sprintf(" step %d/%d, aborted: new pods %d, traffic all to stable", st.CurrentStepIndex, len(steps), st.CanaryStatus.CanaryReplicas)
+	case v1beta1.ProgressingReasonInRolling, v1beta1.ProgressingReasonPaused:
+		line += progress(r)
+	}
+	if st.Message != "" {
+		line += "\n           " + st.Message
+	}
+	return line
+}
+
+// progress is the step, the new pods, the traffic and the analysis.
+func progress(r *v1beta1.Rollout) string {
+	st := r.Status
+	steps := r.Spec.Strategy.Canary.Steps
+	line := ""
+	if cs := st.CanaryStatus; cs != nil && st.Phase == v1beta1.RolloutPhaseProgressing {
+		line += fmt.Sprintf(" step %d/%d %-19s new pods %d/%d ready", st.CurrentStepIndex, len(steps), st.CurrentStepState, cs.CanaryReadyReplicas, cs.CanaryReplicas)
+		if i := st.CurrentStepIndex; i >= 1 && int(i) <= len(steps) {
+			line += "  traffic: " + trafficOf(steps[i-1])
+		}
+		if a := st.Analysis; a != nil && a.StepRun != nil && st.CurrentStepState == v1beta1.CanaryStepStateMetricsAnalysis {
+			phase := string(a.StepRun.Phase)
+			if phase == "" {
+				phase = "starting"
+			}
+			line += "  analysis: " + phase
+		}
+	}
+	return line
+}
+
+func trafficOf(s v1beta1.CanaryStep) string {
+	switch {
+	case len(s.Matches) > 0 && len(s.Matches[0].Headers) > 0:
+		h := s.Matches[0].Headers[0]
+		return fmt.Sprintf("requests with %s: %s", h.Name, h.Value)
+	case s.Traffic != nil:
+		return *s.Traffic
+	}
+	return "none"
 }

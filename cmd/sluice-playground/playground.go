@@ -5,21 +5,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/e2e/controlplane"
 	"github.com/sluicehq/sluice/e2e/framework"
+	"github.com/sluicehq/sluice/e2e/simulator"
 )
 
-// playground is a running control plane, Prometheus and manager.
+// playground is a running control plane, the application-metrics
+// simulator, Prometheus and the manager.
 type playground struct {
 	dir        string
 	cp         *controlplane.ControlPlane
 	prometheus *controlplane.Prometheus
 	manager    *framework.Manager
 	client     client.Client
+	stopSim    context.CancelFunc
 }
 
 func start(ctx context.Context, dir string) (_ *playground, err error) {
@@ -50,16 +55,44 @@ func start(ctx context.Context, dir string) (_ *playground, err error) {
 		return nil, err
 	}
 	done()
+
+	// kwok's pods serve nothing: the simulator plays their traffic and
+	// exports request counters and latencies per pod, chosen by image tag
+	// (a tag ending in -errors serves 20% errors).
+	done = step("starting the application-metrics simulator")
+	kc, err := kubernetes.NewForConfig(p.cp.RESTConfig())
+	if err != nil {
+		return nil, err
+	}
+	life, stopSim := context.WithCancel(context.Background())
+	p.stopSim = stopSim
+	sim := simulator.New(kc, simulator.Options{})
+	if err := sim.Start(life); err != nil {
+		return nil, err
+	}
+	simAddr, err := sim.Serve(life, "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	done()
+
 	done = step("starting sluice-controller (development mode)")
 	if p.manager, err = framework.StartManager(startCtx, p.cp, filepath.Join(dir, "manager")); err != nil {
 		return nil, err
 	}
 	done()
-	done = step("starting Prometheus (scraping sluice-controller)")
-	target := p.manager.MetricsURL[len("http://") : len(p.manager.MetricsURL)-len("/metrics")]
+	done = step("starting Prometheus (scraping the simulator and sluice-controller)")
+	managerAddr := strings.TrimSuffix(strings.TrimPrefix(p.manager.MetricsURL, "http://"), "/metrics")
 	if p.prometheus, err = controlplane.StartPrometheus(startCtx, filepath.Join(dir, "prometheus"), controlplane.PrometheusOptions{
-		JobName: "sluice-controller", Targets: []string{target},
+		ScrapeInterval: time.Second,
+		JobName:        "simulator", Targets: []string{simAddr},
+		ExtraScrapeConfigYAML: fmt.Sprintf("- job_name: sluice-controller\n  static_configs:\n  - targets: [%q]\n", managerAddr),
 	}); err != nil {
+		return nil, err
+	}
+	done()
+	done = step("pointing sluice-controller at Prometheus")
+	if err := p.manager.Restart(startCtx, p.cp, "--prometheus-address="+p.prometheus.URL()); err != nil {
 		return nil, err
 	}
 	done()
@@ -78,6 +111,9 @@ func (p *playground) stop() {
 	if p.prometheus != nil {
 		_ = p.prometheus.Stop()
 	}
+	if p.stopSim != nil {
+		p.stopSim()
+	}
 	if p.cp != nil {
 		_ = p.cp.Stop()
 	}
@@ -88,9 +124,9 @@ func (p *playground) printHelp() {
 	fmt.Printf(`
 Sluice playground is up.
   export KUBECONFIG=%s
-  kubectl get rollouts,deployments,pods -A
+  kubectl get rollouts,analysisruns,deployments,pods -A
   kubectl get rollout rollouts-demo -o yaml
-  Prometheus:         %s   (try: curl '%s/api/v1/query?query=up')
+  Prometheus:         %s   (try: curl '%s/api/v1/query?query=sum(rate(http_requests_total[1m]))')
   Controller metrics: %s
   Logs:               %s
 `, kc, p.prometheus.URL(), p.prometheus.URL(), p.manager.MetricsURL, p.dir)

@@ -24,53 +24,30 @@ import (
 )
 
 // The guide's Example 1 with an error-rate analysis after every step and
-// no manual pause: the simulator serves 20% errors for images tagged
-// -errors, none otherwise.
+// no manual pause, as docs/examples has it (and the demo runs it): the
+// simulator serves 20% errors for images tagged -errors, none otherwise.
 const (
 	imageV1  = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2"
 	imageV2  = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.3"
 	imageBad = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.3-errors"
 )
 
-func example1WithAnalysis(analysis string) string {
-	return fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
-kind: Rollout
-metadata: {name: rollouts-demo}
-spec:
-  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: echoserver}
-  strategy:
-    canary:
-      steps:
-      - matches: [{headers: [{type: Exact, name: User-Agent, value: Andriod}]}]
-        replicas: 1
-        pause: {duration: 0}
-        analysis: %[1]s
-      - traffic: 50%%
-        replicas: 50%%
-        pause: {duration: 0}
-        analysis: %[1]s
-      - traffic: 100%%
-        replicas: 100%%
-        analysis: %[1]s
-      trafficRoutings:
-      - service: echoserver
-        gracePeriodSeconds: 1
-        ingress: {name: echoserver}
-`, analysis)
-}
-
-// start creates the guide's echoserver (4 pods), its Ingress, the
-// error-rate template and the Rollout, then releases image.
-func (f *fixture) startRelease(template, analysis, image string) {
+// startRelease creates the guide's echoserver (5 pods) and Ingress, the
+// error-rate template (docs/examples' unless template is given) and the
+// Rollout of docs/examples, then releases image.
+func (f *fixture) startRelease(template, image string) {
 	f.t.Helper()
-	for _, file := range []string{"echoserver.yaml", "example1-ingress.yaml"} {
-		if _, err := framework.CreateFile(f.ctx, f.c, f.ns, framework.RepoRoot()+"/e2e/testdata/guide/"+file); err != nil {
+	root := framework.RepoRoot()
+	files := []string{root + "/e2e/testdata/guide/echoserver.yaml", root + "/e2e/testdata/guide/example1-ingress.yaml"}
+	if template == "" {
+		files = append(files, root+"/docs/examples/error-rate-template.yaml")
+	} else {
+		f.template(template)
+	}
+	for _, file := range append(files, root+"/docs/examples/example1-analysis-rollout.yaml") {
+		if _, err := framework.CreateFile(f.ctx, f.c, f.ns, file); err != nil {
 			f.t.Fatal(err)
 		}
-	}
-	f.template(template)
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(example1WithAnalysis(analysis))); err != nil {
-		f.t.Fatal(err)
 	}
 	f.waitRollout("Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
 	f.setImage(image)
@@ -139,14 +116,12 @@ func (f *fixture) rolloutEvent(reason string) *eventsv1.Event {
 	return nil
 }
 
-const stepAnalysis = "{templates: [{templateName: error-rate}]}"
-
 // A healthy version is promoted with nobody approving: every step's run
 // passes.
 func TestReleasePromotedByAnalysis(t *testing.T) {
 	f := newFixture(t)
 	f.ctx = withTimeout(t, 4*time.Minute)
-	f.startRelease(errorRateTemplate("error-rate", ""), stepAnalysis, imageV2)
+	f.startRelease("", imageV2)
 	r := f.waitRollout("the release to complete", completed)
 	if c := r.Status.CanaryStatus; c.StableRevision != c.CanaryRevision {
 		t.Errorf("not promoted: stable %s canary %s", c.StableRevision, c.CanaryRevision)
@@ -174,7 +149,7 @@ func TestReleasePromotedByAnalysis(t *testing.T) {
 func TestReleaseRolledBackByAnalysis(t *testing.T) {
 	f := newFixture(t)
 	f.ctx = withTimeout(t, 4*time.Minute)
-	f.startRelease(errorRateTemplate("error-rate", ""), stepAnalysis, imageBad)
+	f.startRelease("", imageBad)
 	r := f.waitRollout("the release to abort", func(r *v1beta1.Rollout) bool {
 		c := meta(r, v1beta1.RolloutConditionProgressing)
 		return c != nil && c.Reason == rollout.ReasonAborted
@@ -230,7 +205,7 @@ spec:
         timeout: 1s
         query: %q
 `, errorRate)
-	f.startRelease(template, stepAnalysis, imageV2)
+	f.startRelease(template, imageV2)
 	r := f.waitRollout("the release to pause", func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "paused: analysis of step 1") })
 	if !strings.Contains(r.Status.Message, "Prometheus at http://127.0.0.1:9 could not be reached") {
 		t.Errorf("message %q", r.Status.Message)

@@ -55,6 +55,14 @@ func StartManager(ctx context.Context, cp *controlplane.ControlPlane, dir string
 	return m, m.Start(ctx, cp)
 }
 
+// Restart stops the process and starts it again with extraArgs added to
+// its command line, on the same ports.
+func (m *Manager) Restart(ctx context.Context, cp *controlplane.ControlPlane, extraArgs ...string) error {
+	m.Stop()
+	m.args = append(m.args, extraArgs...)
+	return m.Start(ctx, cp)
+}
+
 // Start (re)starts the process and waits until it is ready and its
 // webhooks are registered.
 func (m *Manager) Start(ctx context.Context, cp *controlplane.ControlPlane) error {

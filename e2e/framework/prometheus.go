@@ -65,9 +65,7 @@ func StartWithMetrics(ctx context.Context) (_ *Env, _ *Metrics, err error) {
 	if err := mt.start(ctx, e.ControlPlane, filepath.Join(e.dir, "prometheus")); err != nil {
 		return nil, nil, err
 	}
-	e.Manager.Stop()
-	e.Manager.args = append(e.Manager.args, "--prometheus-address="+mt.Prometheus.URL())
-	if err := e.Manager.Start(ctx, e.ControlPlane); err != nil {
+	if err := e.Manager.Restart(ctx, e.ControlPlane, "--prometheus-address="+mt.Prometheus.URL()); err != nil {
 		return nil, nil, err
 	}
 	fmt.Fprintf(os.Stderr, "e2e environment with Prometheus %s ready in %s (logs in %s)\n",
