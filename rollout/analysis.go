@@ -203,8 +203,8 @@ func (x *decider) recordOverride(action string, rs *analysisv1alpha1.RunStatus) 
 	x.event(corev1.EventTypeNormal, "Override", msg)
 }
 
-// overrides acts on a new retry or abort annotation value; it reports
-// whether the decision is made.
+// overrides acts on a new promote, abort or retry annotation value; it
+// reports whether the decision is made.
 func (x *decider) overrides() bool {
 	a := x.analysis()
 	ann := x.Rollout.Annotations
@@ -215,6 +215,15 @@ func (x *decider) overrides() bool {
 			x.abort("aborted by a person (" + analysisv1alpha1.AbortAnnotation + ")")
 			return true
 		}
+	}
+	if v := ann[analysisv1alpha1.PromoteAnnotation]; v != "" && v != a.PromoteHandled {
+		a.PromoteHandled = v
+		x.recordOverride("Promote", a.StepRun)
+		x.stopRuns()
+		x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
+		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
+		x.finalise(true)
+		return true
 	}
 	if v := ann[analysisv1alpha1.RetryAnnotation]; v != "" && v != a.RetryHandled {
 		a.RetryHandled = v
@@ -240,11 +249,12 @@ func (x *decider) overrides() bool {
 // release as handled: only values set during the release act.
 func (x *decider) noteHandled() {
 	ann := x.Rollout.Annotations
-	if ann[analysisv1alpha1.AbortAnnotation] == "" && ann[analysisv1alpha1.RetryAnnotation] == "" && x.d.Status.Analysis == nil {
+	abort, retry, promote := ann[analysisv1alpha1.AbortAnnotation], ann[analysisv1alpha1.RetryAnnotation], ann[analysisv1alpha1.PromoteAnnotation]
+	if abort == "" && retry == "" && promote == "" && x.d.Status.Analysis == nil {
 		return
 	}
 	a := x.analysis()
-	a.AbortHandled, a.RetryHandled = ann[analysisv1alpha1.AbortAnnotation], ann[analysisv1alpha1.RetryAnnotation]
+	a.AbortHandled, a.RetryHandled, a.PromoteHandled = abort, retry, promote
 	a.StepRun, a.BackgroundRun, a.Attempt = nil, nil, 0
 }
 

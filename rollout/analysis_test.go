@@ -225,3 +225,25 @@ func TestAnalysisNotStarted(t *testing.T) {
 		t.Errorf("condition %+v, message %q", c, s.r.Status.Message)
 	}
 }
+
+// The promote annotation skips the remaining steps and analyses: the
+// release finalises with the success order and is recorded.
+func TestPromoteAnnotation(t *testing.T) {
+	s := newReleaseSim(t, withAnalysis(example1(), errorRate))
+	s.verdict = phases(analysisv1alpha1.AnalysisInconclusive, 1)
+	s.run(func(d Decision) bool { return strings.Contains(d.Status.Message, "paused") })
+	s.r.Annotations = map[string]string{analysisv1alpha1.PromoteAnnotation: "now"}
+	s.run(healthy)
+	if c := s.r.Status.CanaryStatus; c.StableRevision != "v2" {
+		t.Errorf("not promoted: stable %s", c.StableRevision)
+	}
+	if slices.Contains(s.changes, "StartRun rollouts-demo-v2-2") {
+		t.Errorf("step 2 was analysed: %q", s.changes)
+	}
+	if o := s.r.Status.Analysis.Overrides; len(o) != 1 || o[0].Action != "Promote" || o[0].Verdict != analysisv1alpha1.AnalysisInconclusive {
+		t.Errorf("overrides %+v", o)
+	}
+	if s.pinned || s.canaryService || s.routedStep != 0 {
+		t.Errorf("routing left behind")
+	}
+}

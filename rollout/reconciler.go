@@ -37,6 +37,14 @@ type Reconciler struct {
 	Now      func() time.Time
 	// Scripts are the users' Lua traffic scripts (nil: the built-in ones).
 	Scripts script.Source
+	// Observer, when set, learns every decision carried out (metrics).
+	Observer Observer
+}
+
+// Observer learns each decision once it has been carried out and its
+// status written: before is the Rollout as observed, d what was decided.
+type Observer interface {
+	Decided(before *v1beta1.Rollout, d Decision)
 }
 
 // workloadIndex indexes Rollouts by "Kind/name" of their workload.
@@ -120,6 +128,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	before := ro.DeepCopy() // writeStatus updates ro
 	o := Observed{Rollout: ro, Workload: info, Now: r.Now(), Runs: runs}
 	d, calls := r.decideWithTraffic(ctx, o)
 	if o.RunErrors = r.startRuns(ctx, ro, namesOf(ro), d); len(o.RunErrors) > 0 {
@@ -145,6 +154,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	for _, e := range d.Events {
 		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
+	}
+	if r.Observer != nil {
+		r.Observer.Decided(before, d)
 	}
 	if err := trafficError(calls); err != nil {
 		return reconcile.Result{}, err

@@ -82,12 +82,14 @@ type RolloutAnalysisStatus struct {
 	// of the runs' names, so a retry makes fresh runs.
 	// +optional
 	Attempt int32 `json:"attempt,omitempty"`
-	// RetryHandled and AbortHandled are the values of the RetryAnnotation
-	// and AbortAnnotation last acted on: a new value asks again.
+	// RetryHandled, AbortHandled and PromoteHandled are the values of the
+	// override annotations last acted on: a new value asks again.
 	// +optional
 	RetryHandled string `json:"retryHandled,omitempty"`
 	// +optional
 	AbortHandled string `json:"abortHandled,omitempty"`
+	// +optional
+	PromoteHandled string `json:"promoteHandled,omitempty"`
 	// Overrides records what people decided against the analysis (the
 	// last ten).
 	// +optional
@@ -96,7 +98,7 @@ type RolloutAnalysisStatus struct {
 }
 
 // Annotations on a Rollout that a person, the kubectl plugin or a GitOps
-// tool sets to override the analysis. Each acts once per new value (a
+// tool sets to override the analysis and the release plan. Each acts once per new value (a
 // timestamp, a commit), so re-applying the same manifest does nothing.
 const (
 	// RetryAnnotation re-runs the current step's analysis, or restarts an
@@ -105,6 +107,9 @@ const (
 	// AbortAnnotation aborts the release now: traffic back to stable, the
 	// new pods scaled down, the workload held at the stable revision.
 	AbortAnnotation = "sluice.dev/abort"
+	// PromoteAnnotation promotes the new version now, skipping the
+	// remaining steps and analyses (kubectl sluice promote --full).
+	PromoteAnnotation = "sluice.dev/promote"
 )
 
 // RunStatus mirrors an AnalysisRun's verdict on the Rollout.
@@ -122,7 +127,7 @@ type RunStatus struct {
 
 // Override is one decision a person made against the analysis.
 type Override struct {
-	// Action is Approve, Retry or Abort.
+	// Action is Approve, Retry, Abort or Promote.
 	Action string `json:"action"`
 	// Step is the step it was made at.
 	Step int32 `json:"step"`
