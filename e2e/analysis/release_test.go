@@ -150,10 +150,8 @@ func TestReleaseRolledBackByAnalysis(t *testing.T) {
 	f := newFixture(t)
 	f.ctx = withTimeout(t, 4*time.Minute)
 	f.startRelease("", imageBad)
-	r := f.waitRollout("the release to abort", func(r *v1beta1.Rollout) bool {
-		c := meta(r, v1beta1.RolloutConditionProgressing)
-		return c != nil && c.Reason == rollout.ReasonAborted
-	})
+	order := f.watchRollbackOrder()
+	r := f.waitRollout("the release to abort", isAborted)
 	for _, want := range []string{"Rollout is aborted: analysis of step 1", `metric "error-rate" Failed: value [0.`, `successCondition "result[0] < 0.05" is false`, "held at its stable revision"} {
 		if !strings.Contains(r.Status.Message, want) {
 			t.Errorf("message %q lacks %q", r.Status.Message, want)
@@ -170,6 +168,9 @@ func TestReleaseRolledBackByAnalysis(t *testing.T) {
 	}
 	if f.newPods(imageV1) != 5 {
 		t.Errorf("%d stable pods, want 5", f.newPods(imageV1))
+	}
+	if routed, removed := order(); routed.IsZero() || removed.IsZero() || removed.Before(routed) {
+		t.Errorf("traffic left the new pods at %s, the new pods started going at %s: traffic must leave first", routed, removed)
 	}
 
 	// The team re-applies the stable manifest: the release ends, not promoted.
@@ -236,4 +237,220 @@ func withTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// batchRollout is a plan without traffic routing: two new pods analysed
+// by the given templates, then all.
+func batchRollout(templates string) string {
+	return fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata: {name: rollouts-demo}
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: echoserver}
+  strategy:
+    canary:
+      steps:
+      - replicas: 2
+        pause: {duration: 0}
+        analysis: {templates: [%s]}
+      - replicas: 100%%
+`, templates)
+}
+
+// startBatchRelease is startRelease for batchRollout: the echoserver
+// without its Ingress, the given template, and image released.
+func (f *fixture) startBatchRelease(template, templates, image string) {
+	f.t.Helper()
+	if _, err := framework.CreateFile(f.ctx, f.c, f.ns, framework.RepoRoot()+"/e2e/testdata/guide/echoserver.yaml"); err != nil {
+		f.t.Fatal(err)
+	}
+	f.template(template)
+	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(batchRollout(templates))); err != nil {
+		f.t.Fatal(err)
+	}
+	f.waitRollout("Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
+	f.setImage(image)
+}
+
+func isAborted(r *v1beta1.Rollout) bool {
+	c := meta(r, v1beta1.RolloutConditionProgressing)
+	return c != nil && c.Reason == rollout.ReasonAborted
+}
+
+// A slow version judged only by comparing its latency with the stable
+// pods' (Mann-Whitney, no absolute threshold) is rolled back; a version
+// with the same latency distribution is promoted.
+func TestReleaseJudgedAgainstBaseline(t *testing.T) {
+	const meanLatency = `sum(rate(http_request_duration_seconds_sum{namespace="{{ .namespace }}",pod_template_hash="{{ .%[1]s }}"}[5s]))
+  / sum(rate(http_request_duration_seconds_count{namespace="{{ .namespace }}",pod_template_hash="{{ .%[1]s }}"}[5s]))`
+	template := fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: latency}
+spec:
+  metrics:
+  - name: latency
+    initialDelay: 20s
+    provider:
+      prometheus:
+        query: %q
+    baseline:
+      query: %q
+      window: 15s
+      step: 1s
+      direction: Increase
+      confidencePercent: 95
+      allowedChangePercent: 20
+      minSamples: 10
+`, fmt.Sprintf(meanLatency, "canaryRevision"), fmt.Sprintf(meanLatency, "stableRevision"))
+	for _, tc := range []struct {
+		name, image string
+		promoted    bool
+	}{{"slow version rolled back", imageV2 + "-slow", false}, {"same latency promoted", imageV2, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.ctx = withTimeout(t, 4*time.Minute)
+			f.startBatchRelease(template, "{templateName: latency}", tc.image)
+			if tc.promoted {
+				f.waitRollout("the release to complete", completed)
+				return
+			}
+			r := f.waitRollout("the release to abort", isAborted)
+			if !strings.Contains(r.Status.Message, "canary is significantly higher than baseline") {
+				t.Errorf("message %q", r.Status.Message)
+			}
+		})
+	}
+}
+
+// Prometheus stopped during the analysis pauses the release (Error ->
+// Pause) and does not roll it back; once it is back, a retry completes it.
+func TestReleasePrometheusStoppedThenRetried(t *testing.T) {
+	f := newFixture(t)
+	f.ctx = withTimeout(t, 4*time.Minute)
+	prom, err := framework.StartPrometheusFor(f.ctx, t.TempDir(), metrics.SimulatorAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	if err := prom.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f.startBatchRelease(fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-rate}
+spec:
+  metrics:
+  - name: error-rate
+    initialDelay: 2s
+    interval: 1s
+    count: 3
+    consecutiveErrorLimit: 2
+    successCondition: result[0] < 0.05
+    provider:
+      prometheus:
+        address: %s
+        timeout: 1s
+        query: %q
+`, prom.URL(), errorRate), "{templateName: error-rate}", imageV2)
+	r := f.waitRollout("the release to pause", func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "paused: analysis of step 1") })
+	if want := "Prometheus at " + prom.URL() + " could not be reached"; !strings.Contains(r.Status.Message, want) {
+		t.Errorf("message %q lacks %q", r.Status.Message, want)
+	}
+	if isAborted(r) || f.newPods(imageV2) != 2 {
+		t.Fatalf("an unreachable Prometheus must not roll back: aborted %v, %d new pods", isAborted(r), f.newPods(imageV2))
+	}
+
+	ctx, cancel := context.WithTimeout(f.ctx, time.Minute)
+	defer cancel()
+	if err := prom.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.annotate(v1alpha1.RetryAnnotation, "after-prometheus-restart")
+	r = f.waitRollout("the release to complete", completed)
+	if a := r.Status.Analysis; a == nil || a.Attempt != 1 || len(a.Overrides) != 1 || a.Overrides[0].Action != "Retry" {
+		t.Errorf("retry not recorded: %+v", a)
+	}
+}
+
+// Pods that receive no traffic give NaN: the noData policy (default
+// Inconclusive) holds the release.
+func TestReleaseWithoutTrafficIsInconclusive(t *testing.T) {
+	f := newFixture(t)
+	f.ctx = withTimeout(t, 3*time.Minute)
+	f.startBatchRelease(errorRateTemplate("error-rate", ""), "{templateName: error-rate}", imageV2+"-idle")
+	r := f.waitRollout("the release to pause", func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "paused: analysis of step 1") })
+	if !strings.Contains(r.Status.Message, "is Inconclusive") || !strings.Contains(r.Status.Message, "noData policy Inconclusive") {
+		t.Errorf("message %q", r.Status.Message)
+	}
+}
+
+// Abort mid-release rolls back at once; retry restarts the release, which
+// then completes.
+func TestReleaseAbortThenRetry(t *testing.T) {
+	f := newFixture(t)
+	f.ctx = withTimeout(t, 4*time.Minute)
+	f.startBatchRelease(errorRateTemplate("error-rate", ""), "{templateName: error-rate}", imageV2)
+	f.waitRollout("the analysis", func(r *v1beta1.Rollout) bool {
+		return r.Status.CurrentStepState == v1beta1.CanaryStepStateMetricsAnalysis
+	})
+	f.annotate(v1alpha1.AbortAnnotation, "stop")
+	r := f.waitRollout("the release to abort", isAborted)
+	if !strings.Contains(r.Status.Message, "aborted by a person") {
+		t.Errorf("message %q", r.Status.Message)
+	}
+	if err := framework.Poll(f.ctx, time.Minute, func() (bool, error) { return f.newPods(imageV2) == 0, nil }); err != nil {
+		t.Fatalf("new pods stay after abort: %d", f.newPods(imageV2))
+	}
+	f.annotate(v1alpha1.RetryAnnotation, "again")
+	r = f.waitRollout("the retried release to complete", completed)
+	if c := r.Status.CanaryStatus; c.StableRevision != c.CanaryRevision || f.newPods(imageV2) != 5 {
+		t.Errorf("not promoted after retry: %+v, %d new pods", c, f.newPods(imageV2))
+	}
+}
+
+func (f *fixture) annotate(key, value string) {
+	f.t.Helper()
+	r := &v1beta1.Rollout{}
+	r.Namespace, r.Name = f.ns, "rollouts-demo"
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	if err := f.c.Patch(f.ctx, r, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// watchRollbackOrder polls, from now on, for the moment the canary Ingress
+// (present once step 1 routes) is gone and the moment the bad version's
+// pods start going; the returned func stops and reports both.
+func (f *fixture) watchRollbackOrder() func() (routedToStable, podsGoing time.Time) {
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan struct{})
+	var routed, going time.Time
+	go func() {
+		defer close(done)
+		seenIngress, most := false, 0
+		for ctx.Err() == nil {
+			err := f.c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver-canary"}, &networkingv1.Ingress{})
+			switch {
+			case err == nil:
+				seenIngress = true
+			case apierrors.IsNotFound(err) && seenIngress && routed.IsZero():
+				routed = time.Now()
+			}
+			n := f.newPods(imageBad)
+			if n > most {
+				most = n
+			} else if n < most && going.IsZero() {
+				going = time.Now()
+			}
+			if !routed.IsZero() && !going.IsZero() {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return func() (time.Time, time.Time) {
+		cancel()
+		<-done
+		return routed, going
+	}
 }

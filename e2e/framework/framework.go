@@ -7,12 +7,14 @@ package framework
 import (
 	"context"
 	"fmt"
+	"github.com/go-logr/logr"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"testing"
 	"time"
 
@@ -74,6 +76,10 @@ func Start(ctx context.Context) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The tests' client logs nothing but API warnings (deprecated Ingress
+	// annotations of the guide's manifests); without a logger
+	// controller-runtime prints a stack trace for each.
+	ctrllog.SetLogger(logr.Discard())
 	e := &Env{dir: dir}
 	defer func() {
 		if err != nil {
