@@ -49,9 +49,9 @@ type workloadNames struct{ workload, service, ingress string }
 
 func namesOf(ro *v1beta1.Rollout) workloadNames {
 	n := workloadNames{workload: ro.Spec.WorkloadRef.Name}
-	if c := ro.Spec.Strategy.Canary; c != nil && len(c.TrafficRoutings) > 0 {
-		n.service = c.TrafficRoutings[0].Service
-		if ing := c.TrafficRoutings[0].Ingress; ing != nil {
+	if rs := RoutingsOf(ro); len(rs) > 0 {
+		n.service = rs[0].Service
+		if ing := rs[0].Ingress; ing != nil {
 			n.ingress = ing.Name
 		}
 	}
@@ -61,7 +61,7 @@ func namesOf(ro *v1beta1.Rollout) workloadNames {
 func (r *Reconciler) startRun(ctx context.Context, ro *v1beta1.Rollout, names workloadNames, st v1beta1.RolloutStatus, req RunRequest) error {
 	a := ro.Spec.Strategy.Analysis
 	if req.Step > 0 {
-		steps := ro.Spec.Strategy.Canary.Steps
+		steps := StepsOf(ro)
 		if int(req.Step) > len(steps) || steps[req.Step-1].Analysis == nil {
 			return fmt.Errorf("step %d has no analysis", req.Step)
 		}

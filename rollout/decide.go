@@ -86,12 +86,21 @@ type decider struct {
 	Observed
 	d  Decision
 	cs *v1beta1.CanaryStatus
+	// blueGreen keeps the old pods until the switch (see decideBlueGreen).
+	blueGreen bool
 }
 
 // Decide returns the Rollout's next status and the action to take. It is a
 // pure function: the same observation always gives the same decision.
 func Decide(o Observed) Decision {
-	x := &decider{Observed: o}
+	if s := o.Rollout.Spec.Strategy; s.Canary == nil && s.BlueGreen != nil {
+		return decideBlueGreen(o)
+	}
+	return decide(o, false)
+}
+
+func decide(o Observed, blueGreen bool) Decision {
+	x := &decider{Observed: o, blueGreen: blueGreen}
 	x.d.Status = *o.Rollout.Status.DeepCopy()
 	x.d.Status.ObservedGeneration = o.Rollout.Generation
 	x.cs = x.d.Status.CanaryStatus
@@ -114,7 +123,7 @@ func (x *decider) decide() {
 	case r.Spec.Disabled:
 		x.disable()
 	case r.Spec.Strategy.Canary == nil:
-		st.Message = "blue-green releases are not supported yet: use strategy.canary"
+		st.Message = "the Rollout has no strategy: set strategy.canary or strategy.blueGreen"
 	default:
 		x.progress()
 	}
@@ -128,7 +137,7 @@ func (x *decider) terminate() {
 		st.Phase = v1beta1.RolloutPhaseTerminating
 		x.setMessage(msgDeleting)
 		setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionTrue, v1beta1.TerminatingReasonInTerminating, msgDeleting, x.Now)
-		if !x.giveBack(finaliseSuccess, false) {
+		if !x.giveBack(x.successOrder(), false) {
 			return
 		}
 	}
@@ -141,7 +150,7 @@ func (x *decider) disable() {
 	if x.givingBack() {
 		st.Phase = v1beta1.RolloutPhaseDisabling
 		x.setMessage(msgDisabling)
-		if !x.giveBack(finaliseSuccess, false) {
+		if !x.giveBack(x.successOrder(), false) {
 			return
 		}
 	}
@@ -254,6 +263,10 @@ func (x *decider) roll() {
 		x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
 		x.d.Status.Message = msgPaused
 		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
+		return
+	case info.Settled && info.UpdateRevision != cs.CanaryRevision && x.blueGreen:
+		// Kruise refuses this too: both versions run at full size.
+		x.setMessage(fmt.Sprintf("a blue-green release takes no new version mid-release: re-apply the stable template (revision %s) first, then release the new one", cs.StableRevision))
 		return
 	case info.Settled && info.UpdateRevision != cs.CanaryRevision:
 		// Traffic leaves the replaced version before its pods go; the
@@ -425,7 +438,7 @@ func (x *decider) clearDeadline() {
 func (x *decider) finalise(success bool) {
 	st := &x.d.Status
 	x.clearDeadline()
-	msg, order := msgFinalising, finaliseSuccess
+	msg, order := msgFinalising, x.successOrder()
 	if !success {
 		msg, order = msgCancelling, finaliseRollback
 	}
@@ -455,7 +468,7 @@ func (x *decider) finalise(success bool) {
 // scaled down to make room.
 func (x *decider) batchDone(target int32) bool {
 	info := x.Workload
-	if !info.Settled || info.Updated < target || info.Updated+info.Others > info.Replicas {
+	if !info.Settled || info.Updated < target || (!x.blueGreen && info.Updated+info.Others > info.Replicas) {
 		return false
 	}
 	return target-info.UpdatedReady <= x.failureThreshold(target)

@@ -69,11 +69,16 @@ func (r *Reconciler) callTraffic(ctx context.Context, ro *v1beta1.Rollout, info 
 		return svc.PinStable(ctx, c.Revision)
 	case TrafficRestoreStable:
 		return svc.RestoreStable(ctx)
+	case TrafficToNew:
+		if done, err := svc.EnsureCanary(ctx, c.Revision); !done || err != nil {
+			return done, err
+		}
+		return p.EnsureRoutes(ctx, route.Route{Weight: route.Weight(100)})
 	case TrafficRoute:
 		if done, err := svc.EnsureCanary(ctx, c.Revision); !done || err != nil {
 			return done, err
 		}
-		steps := ro.Spec.Strategy.Canary.Steps
+		steps := StepsOf(ro)
 		if c.Step < 1 || int(c.Step) > len(steps) {
 			return false, fmt.Errorf("step %d does not exist", c.Step)
 		}

@@ -40,11 +40,13 @@ const (
 	TrafficToStable
 	// TrafficRemoveCanary deletes the canary Service.
 	TrafficRemoveCanary
+	// TrafficToNew sends all traffic to the new pods (blue-green switch).
+	TrafficToNew
 )
 
 func (op TrafficOp) String() string {
 	return [...]string{"None", "InitializeTrafficRouting", "PatchStableService", "RestoreStableService",
-		"RouteTraffic", "RouteTrafficToStable", "RemoveCanaryService"}[op]
+		"RouteTraffic", "RouteTrafficToStable", "RemoveCanaryService", "RouteTrafficToNew"}[op]
 }
 
 // TrafficCall is a traffic call a decision waits for. It is comparable, so
@@ -54,7 +56,7 @@ type TrafficCall struct {
 	// Step is the 1-based step whose route TrafficRoute applies.
 	Step int32
 	// Revision is the stable revision (TrafficPinStable) or the revision of
-	// the new pods (TrafficRoute).
+	// the new pods (TrafficRoute, TrafficToNew).
 	Revision string
 }
 
@@ -69,8 +71,7 @@ type TrafficResult struct {
 
 // routed reports whether the Rollout routes traffic at all.
 func (x *decider) routed() bool {
-	c := x.Rollout.Spec.Strategy.Canary
-	return c != nil && len(c.TrafficRoutings) > 0
+	return len(RoutingsOf(x.Rollout)) > 0
 }
 
 // grace is the wait after each routing change (trafficRoutings[].gracePeriodSeconds).
@@ -161,7 +162,7 @@ func (x *decider) beforeUpgrade(s v1beta1.CanaryStep) bool {
 // allNewInPlace reports whether step s replaces every pod in place
 // (partition style at 100%).
 func (x *decider) allNewInPlace(s v1beta1.CanaryStep) bool {
-	return !x.Rollout.Spec.Strategy.Canary.EnableExtraWorkloadForCanary && x.target(s) >= x.Workload.Replicas
+	return !x.blueGreen && !x.Rollout.Spec.Strategy.Canary.EnableExtraWorkloadForCanary && x.target(s) >= x.Workload.Replicas
 }
 
 // describeRoute says in words what a step routes to the new version.
@@ -253,6 +254,9 @@ func (x *decider) finaliseTask(t v1beta1.FinalisingStepType, released bool) bool
 	}
 	if !x.routed() {
 		return true
+	}
+	if t == v1beta1.FinalisingStepRouteTrafficToNew {
+		return x.trafficDone(TrafficCall{Op: TrafficToNew, Revision: x.cs.PodTemplateHash}, true)
 	}
 	op := map[v1beta1.FinalisingStepType]TrafficOp{
 		v1beta1.FinalisingStepRestoreStableService: TrafficRestoreStable,

@@ -47,7 +47,7 @@ type releaseSim struct {
 	now  time.Time
 
 	pinned, canaryService bool
-	routedStep            int32 // the step whose route is in place; 0: all to stable
+	routedStep            int32 // the step whose route is in place; 0: all to stable, -1: all to new
 	changes               []string
 
 	// verdict is the phase a new AnalysisRun of step (0: background) ends
@@ -62,7 +62,7 @@ func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
 	return &releaseSim{t: t, r: r, info: frozen(0, 0), now: t0}
 }
 
-func (s *releaseSim) routed() bool { return len(s.r.Spec.Strategy.Canary.TrafficRoutings) > 0 }
+func (s *releaseSim) routed() bool { return len(RoutingsOf(s.r)) > 0 }
 
 // call is the fake routing: done when nothing had to change.
 func (s *releaseSim) call(c TrafficCall) bool {
@@ -79,7 +79,7 @@ func (s *releaseSim) call(c TrafficCall) bool {
 			return change(c.Op.String())
 		}
 	case TrafficRoute:
-		target := s.r.Spec.Strategy.Canary.Steps[c.Step-1]
+		target := StepsOf(s.r)[c.Step-1]
 		if want := (&decider{Observed: Observed{Workload: s.info}}).target(target); s.info.UpdatedReady < want {
 			s.t.Errorf("step %d routed with %d of %d new pods ready", c.Step, s.info.UpdatedReady, want)
 		}
@@ -97,6 +97,11 @@ func (s *releaseSim) call(c TrafficCall) bool {
 	case TrafficToStable:
 		if s.routedStep != 0 {
 			s.routedStep = 0
+			return change(c.Op.String())
+		}
+	case TrafficToNew:
+		if s.routedStep != -1 {
+			s.routedStep = -1
 			return change(c.Op.String())
 		}
 	case TrafficRemoveCanary:
@@ -151,6 +156,9 @@ func (s *releaseSim) reconcile() Decision {
 			s.t.Errorf("new pods created before the stable Service was pinned")
 		}
 		i.Updated, i.UpdatedReady, i.Others = d.Batch.Updated, d.Batch.Updated, i.Replicas-d.Batch.Updated
+		if s.r.Spec.Strategy.BlueGreen != nil {
+			i.Others = i.Replicas // the old pods stay until the workload resumes
+		}
 	case Finalise:
 		if s.routedStep != 0 && i.UpdateRevision == i.StableRevision {
 			s.t.Errorf("new pods removed while traffic still goes to them")
@@ -174,10 +182,20 @@ func (s *releaseSim) run(done func(Decision) bool) {
 			return
 		}
 		if strings.Contains(d.Status.Message, "manually confirm") {
-			s.r.Status.CanaryStatus.CurrentStepState = v1beta1.CanaryStepStateReady
+			s.approve()
 		}
 	}
 	s.t.Fatalf("the release did not get there; status %+v", s.r.Status)
+}
+
+// approve patches the step state as kubectl-kruise does, in canaryStatus
+// or blueGreenStatus.
+func (s *releaseSim) approve() {
+	if bg := s.r.Status.BlueGreenStatus; bg != nil {
+		bg.CurrentStepState = v1beta1.CanaryStepStateReady
+		return
+	}
+	s.r.Status.CanaryStatus.CurrentStepState = v1beta1.CanaryStepStateReady
 }
 
 func atStep(i int32, state v1beta1.CanaryStepState) func(Decision) bool {

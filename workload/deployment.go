@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,6 +27,9 @@ type Deployment struct {
 	Client      client.Client
 	Key         client.ObjectKey
 	RolloutName string
+	// BlueGreen keeps every old pod while the new ones come up beside them
+	// (strategy.blueGreen); the old pods go when the Deployment resumes.
+	BlueGreen bool
 }
 
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
@@ -160,7 +164,8 @@ func (a *Deployment) Prepare(ctx context.Context) error {
 	if err := a.Client.Get(ctx, a.Key, d); err != nil {
 		return err
 	}
-	if _, saved := d.Annotations[DeploymentStrategyAnnotation]; saved && d.Spec.Paused && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+	_, held := d.Annotations[OriginalDeploymentStrategyAnnotation]
+	if _, saved := d.Annotations[DeploymentStrategyAnnotation]; saved && d.Spec.Paused && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType && (held || !a.BlueGreen) {
 		return nil
 	}
 	if _, saved := d.Annotations[DeploymentStrategyAnnotation]; !saved {
@@ -174,10 +179,45 @@ func (a *Deployment) Prepare(ctx context.Context) error {
 		}
 		metav1.SetMetaDataAnnotation(&d.ObjectMeta, DeploymentStrategyAnnotation, string(raw))
 	}
+	if a.BlueGreen {
+		if err := holdOldPods(d); err != nil {
+			return err
+		}
+	}
 	metav1.SetMetaDataAnnotation(&d.ObjectMeta, ControlInfoAnnotation, controlInfo(a.RolloutName))
 	d.Spec.Paused = true
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	return a.Client.Update(ctx, d)
+}
+
+// OriginalDeploymentStrategyAnnotation keeps a blue-green Deployment's
+// minReadySeconds and progressDeadlineSeconds while Sluice holds its old
+// pods (Kruise's annotation).
+const OriginalDeploymentStrategyAnnotation = "rollouts.kruise.io/original-deployment-strategy"
+
+type originalTimings struct {
+	MinReadySeconds         int32  `json:"minReadySeconds"`
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+}
+
+// holdOldPods makes the new pods of a blue-green release never count as
+// available (minReadySeconds near forever), so the Deployment controller,
+// which scales the old ReplicaSets to zero once the new one is "saturated"
+// even while paused, leaves the old pods alone until the switch. The
+// original timings are saved for Finalise.
+func holdOldPods(d *appsv1.Deployment) error {
+	if _, ok := d.Annotations[OriginalDeploymentStrategyAnnotation]; ok {
+		return nil
+	}
+	raw, err := json.Marshal(originalTimings{MinReadySeconds: d.Spec.MinReadySeconds, ProgressDeadlineSeconds: d.Spec.ProgressDeadlineSeconds})
+	if err != nil {
+		return err
+	}
+	metav1.SetMetaDataAnnotation(&d.ObjectMeta, OriginalDeploymentStrategyAnnotation, string(raw))
+	forever := int32(math.MaxInt32)
+	d.Spec.MinReadySeconds = forever - 1 // must stay below progressDeadlineSeconds
+	d.Spec.ProgressDeadlineSeconds = &forever
+	return nil
 }
 
 func defaultRollingUpdate() *appsv1.RollingUpdateDeployment {
@@ -209,6 +249,9 @@ func (a *Deployment) Release(ctx context.Context, b Batch) error {
 		return err
 	}
 	stable, others := s.splitOld(s.d.Labels[StableRevisionLabel])
+	if a.BlueGreen {
+		return a.releaseBesideStable(ctx, s, stable, others, b)
+	}
 	plan := planScale(scaleInput{
 		replicas: replicas, target: min(b.Updated, replicas), surge: surge, unavailable: unavailable,
 		newSpec: replicasOf(s.newRS.Spec.Replicas), newAvailable: s.newRS.Status.AvailableReplicas,
@@ -222,6 +265,28 @@ func (a *Deployment) Release(ctx context.Context, b Batch) error {
 	for i, rs := range plan.old {
 		if plan.oldReplicas[i] != replicasOf(rs.Spec.Replicas) {
 			if err := scaleReplicaSet(ctx, a.Client, rs, plan.oldReplicas[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return labelPods(ctx, a.Client, s.d.Namespace, map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: s.newHash}, b)
+}
+
+// releaseBesideStable is Release for blue-green: the new ReplicaSet goes
+// straight to the batch (the step's pods are the surge), the stable one
+// stays whole, intermediate ones go.
+func (a *Deployment) releaseBesideStable(ctx context.Context, s *deploymentState, stable *appsv1.ReplicaSet, others []*appsv1.ReplicaSet, b Batch) error {
+	replicas := replicasOf(s.d.Spec.Replicas)
+	want := map[*appsv1.ReplicaSet]int32{s.newRS: min(b.Updated, replicas)}
+	if stable != nil {
+		want[stable] = replicas
+	}
+	for _, rs := range others {
+		want[rs] = 0
+	}
+	for rs, n := range want {
+		if replicasOf(rs.Spec.Replicas) != n {
+			if err := scaleReplicaSet(ctx, a.Client, rs, n); err != nil {
 				return err
 			}
 		}
@@ -340,6 +405,15 @@ func (a *Deployment) Finalise(ctx context.Context) error {
 		}
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: saved.RollingUpdate}
 		delete(d.Annotations, DeploymentStrategyAnnotation)
+		changed = true
+	}
+	if raw, ok := d.Annotations[OriginalDeploymentStrategyAnnotation]; ok {
+		var saved originalTimings
+		if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+			return fmt.Errorf("annotation %s: %w", OriginalDeploymentStrategyAnnotation, err)
+		}
+		d.Spec.MinReadySeconds, d.Spec.ProgressDeadlineSeconds = saved.MinReadySeconds, saved.ProgressDeadlineSeconds
+		delete(d.Annotations, OriginalDeploymentStrategyAnnotation)
 		changed = true
 	}
 	for _, k := range []string{InProgressingAnnotation, ControlInfoAnnotation} {

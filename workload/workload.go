@@ -110,11 +110,14 @@ func For(c client.Client, r *v1beta1.Rollout) (Adapter, error) {
 		if cs := r.Spec.Strategy.Canary; cs != nil && cs.EnableExtraWorkloadForCanary {
 			return &CanaryDeployment{Client: c, Key: key, Rollout: r, Metadata: cs.PatchPodTemplateMetadata}, nil
 		}
-		return &Deployment{Client: c, Key: key, RolloutName: r.Name}, nil
+		return &Deployment{Client: c, Key: key, RolloutName: r.Name, BlueGreen: r.Spec.Strategy.BlueGreen != nil}, nil
 	case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
+		if r.Spec.Strategy.BlueGreen != nil {
+			return nil, fmt.Errorf("apps/v1 StatefulSet: blue-green releases are for Deployments; use strategy.canary")
+		}
 		return &StatefulSet{Client: c, Key: key, RolloutName: r.Name}, nil
 	}
-	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style, and apps/v1 StatefulSet)", ref.APIVersion, ref.Kind)
+	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style or blue-green, and apps/v1 StatefulSet)", ref.APIVersion, ref.Kind)
 }
 
 // TypeLabelValue is the WorkloadTypeLabel value for a kind.
