@@ -30,7 +30,9 @@ func blueGreen() *v1beta1.Rollout {
 
 func TestBlueGreen(t *testing.T) {
 	s := newReleaseSim(t, blueGreen())
-	s.run(func(d Decision) bool { return d.Status.CurrentStepIndex == 1 && d.Status.CurrentStepState == v1beta1.CanaryStepStateUpgrade })
+	s.run(func(d Decision) bool {
+		return d.Status.CurrentStepIndex == 1 && d.Status.CurrentStepState == v1beta1.CanaryStepStateUpgrade
+	})
 	if st := s.r.Status; st.CanaryStatus != nil || st.BlueGreenStatus == nil || st.BlueGreenStatus.UpdatedRevision != "v2" {
 		t.Fatalf("progress must be in blueGreenStatus: %+v", st)
 	}
