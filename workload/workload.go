@@ -116,8 +116,13 @@ func For(c client.Client, r *v1beta1.Rollout) (Adapter, error) {
 			return nil, fmt.Errorf("apps/v1 StatefulSet: blue-green releases are for Deployments; use strategy.canary")
 		}
 		return &StatefulSet{Client: c, Key: key, RolloutName: r.Name}, nil
+	case CloneSetKind.GroupKind(), AdvancedStatefulSetKind.GroupKind():
+		if r.Spec.Strategy.BlueGreen != nil {
+			return nil, fmt.Errorf("%s %s: blue-green releases are for Deployments; use strategy.canary", ref.APIVersion, ref.Kind)
+		}
+		return &Partitioned{Client: c, Key: key, GVK: gv.WithKind(ref.Kind), RolloutName: r.Name}, nil
 	}
-	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style or blue-green, and apps/v1 StatefulSet)", ref.APIVersion, ref.Kind)
+	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style or blue-green; apps/v1 StatefulSet; apps.kruise.io CloneSet and StatefulSet)", ref.APIVersion, ref.Kind)
 }
 
 // TypeLabelValue is the WorkloadTypeLabel value for a kind.

@@ -1,6 +1,7 @@
 // Package freeze is the mutating webhook that freezes a workload the moment
 // its pod template changes, before the workload's own controller acts: a
-// Deployment is paused, a StatefulSet partitioned. The Rollout then releases
+// Deployment is paused; a StatefulSet, CloneSet or Advanced StatefulSet
+// partitioned. The Rollout then releases
 // it batch by batch.
 package freeze
 
@@ -11,17 +12,20 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/workload"
 )
 
 // Path is where the webhook is served.
 const Path = "/freeze-workload"
 
 // +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps,resources=deployments;statefulsets,verbs=update,versions=v1,name=workloads.freeze.sluice.dev,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps.kruise.io,resources=clonesets;statefulsets,verbs=update,versions=v1alpha1;v1beta1,name=kruise-workloads.freeze.sluice.dev,admissionReviewVersions=v1
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
 
 // Handler freezes workloads that a Rollout references.
@@ -37,6 +41,10 @@ var _ admission.Handler = &Handler{}
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Update || req.SubResource != "" {
 		return admission.Allowed("")
+	}
+	if req.Kind.Group == workload.CloneSetKind.Group {
+		u, old := &unstructured.Unstructured{}, &unstructured.Unstructured{}
+		return handle(ctx, h, req, u, old, h.freezeKruise)
 	}
 	switch req.Kind.Kind {
 	case "Deployment":

@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -118,4 +120,27 @@ func (h *Handler) freezeStatefulSet(_ context.Context, r *v1beta1.Rollout, cur, 
 
 func equalTemplate(old, cur *appsv1.StatefulSet) bool {
 	return workload.EqualIgnoreHash(&old.Spec.Template, &cur.Spec.Template)
+}
+
+// freezeKruise partitions an OpenKruise CloneSet or Advanced StatefulSet
+// whose pod template (or rollout id) changes.
+func (h *Handler) freezeKruise(_ context.Context, r *v1beta1.Rollout, cur, old *unstructured.Unstructured) (bool, error) {
+	if replicas, found, _ := unstructured.NestedInt64(cur.Object, "spec", "replicas"); found && replicas == 0 {
+		return false, nil
+	}
+	curTemplate, _, _ := unstructured.NestedMap(cur.Object, "spec", "template")
+	oldTemplate, _, _ := unstructured.NestedMap(old.Object, "spec", "template")
+	if !revisionChanged(old, cur, !equality.Semantic.DeepEqual(curTemplate, oldTemplate)) {
+		return false, nil
+	}
+	if _, err := workload.FreezeKruise(cur); err != nil {
+		return false, err
+	}
+	ann := cur.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[workload.InProgressingAnnotation] = inProgressing(r)
+	cur.SetAnnotations(ann)
+	return true, nil
 }
