@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -37,7 +34,7 @@ func TestMain(m *testing.M) {
 		env = e
 		// The manager watches OpenKruise's kinds when their CRDs exist at
 		// its start: install them, then restart it.
-		if err := installCRDs(ctx, e.Client); err != nil {
+		if err := framework.InstallCRDFiles(ctx, e.Client, filepath.Join(framework.RepoRoot(), "e2e", "kruise", "testdata", "crds.yaml")); err != nil {
 			fmt.Fprintln(os.Stderr, "OpenKruise CRDs:", err)
 			return 1
 		}
@@ -47,36 +44,4 @@ func TestMain(m *testing.M) {
 		}
 		return m.Run()
 	}())
-}
-
-func installCRDs(ctx context.Context, c client.Client) error {
-	raw, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "e2e", "kruise", "testdata", "crds.yaml"))
-	if err != nil {
-		return err
-	}
-	objs, err := framework.Objects(raw)
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		if err := c.Create(ctx, o); err != nil {
-			return err
-		}
-	}
-	return framework.Poll(ctx, time.Minute, func() (bool, error) {
-		for _, o := range objs {
-			crd := &apiextensionsv1.CustomResourceDefinition{}
-			if err := c.Get(ctx, client.ObjectKey{Name: o.GetName()}, crd); err != nil {
-				return false, err
-			}
-			established := false
-			for _, cond := range crd.Status.Conditions {
-				established = established || (cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue)
-			}
-			if !established {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
 }
