@@ -174,24 +174,13 @@ spec:
 	}
 }
 
-// TestBaseline compares the canary's mean latency with stable's over a
-// window with the Mann-Whitney judge, without any absolute threshold.
-func TestBaseline(t *testing.T) {
-	const meanLatency = `sum(rate(http_request_duration_seconds_sum{namespace="{{ .namespace }}",pod_template_hash="{{ .%s }}"}[5s]))
-  / sum(rate(http_request_duration_seconds_count{namespace="{{ .namespace }}",pod_template_hash="{{ .%s }}"}[5s]))`
-	for _, tc := range []struct {
-		name, canaryImage string
-		phase             v1alpha1.AnalysisPhase
-		msg               string
-	}{
-		{"slow-canary-fails", "app:v2-slow", v1alpha1.AnalysisFailed, "canary is significantly higher than baseline"},
-		{"same-distribution-passes", "app:v2", v1alpha1.AnalysisSuccessful, `metric "latency" Successful`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			stable := f.deploy("web-stable", "app:v1", 2)
-			canary := f.deploy("web-canary", tc.canaryImage, 2)
-			f.template(fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
+// latencyBaselineTemplate judges the canary's mean latency against the
+// stable pods' over 15s with the Mann-Whitney test: 20% slower at 95%
+// confidence fails, without any absolute threshold.
+func latencyBaselineTemplate() string {
+	const meanLatency = `sum(rate(http_request_duration_seconds_sum{namespace="{{ .namespace }}",pod_template_hash="{{ .%[1]s }}"}[5s]))
+  / sum(rate(http_request_duration_seconds_count{namespace="{{ .namespace }}",pod_template_hash="{{ .%[1]s }}"}[5s]))`
+	return fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: latency}
 spec:
@@ -209,7 +198,25 @@ spec:
       confidencePercent: 95
       allowedChangePercent: 20
       minSamples: 10
-`, fmt.Sprintf(meanLatency, "canaryRevision", "canaryRevision"), fmt.Sprintf(meanLatency, "stableRevision", "stableRevision")))
+`, fmt.Sprintf(meanLatency, "canaryRevision"), fmt.Sprintf(meanLatency, "stableRevision"))
+}
+
+// TestBaseline compares the canary's mean latency with stable's over a
+// window with the Mann-Whitney judge, without any absolute threshold.
+func TestBaseline(t *testing.T) {
+	for _, tc := range []struct {
+		name, canaryImage string
+		phase             v1alpha1.AnalysisPhase
+		msg               string
+	}{
+		{"slow-canary-fails", "app:v2-slow", v1alpha1.AnalysisFailed, "canary is significantly higher than baseline"},
+		{"same-distribution-passes", "app:v2", v1alpha1.AnalysisSuccessful, `metric "latency" Successful`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			stable := f.deploy("web-stable", "app:v1", 2)
+			canary := f.deploy("web-canary", tc.canaryImage, 2)
+			f.template(latencyBaselineTemplate())
 			r := f.waitDone(f.startRun(canary, stable, "latency"), tc.phase, tc.msg)
 			v := r.Status.MetricResults[0].Measurements[0].Value
 			if !strings.Contains(v, "canary median") || !strings.Contains(v, "n=") {

@@ -281,27 +281,7 @@ func isAborted(r *v1beta1.Rollout) bool {
 // pods' (Mann-Whitney, no absolute threshold) is rolled back; a version
 // with the same latency distribution is promoted.
 func TestReleaseJudgedAgainstBaseline(t *testing.T) {
-	const meanLatency = `sum(rate(http_request_duration_seconds_sum{namespace="{{ .namespace }}",pod_template_hash="{{ .%[1]s }}"}[5s]))
-  / sum(rate(http_request_duration_seconds_count{namespace="{{ .namespace }}",pod_template_hash="{{ .%[1]s }}"}[5s]))`
-	template := fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: latency}
-spec:
-  metrics:
-  - name: latency
-    initialDelay: 20s
-    provider:
-      prometheus:
-        query: %q
-    baseline:
-      query: %q
-      window: 15s
-      step: 1s
-      direction: Increase
-      confidencePercent: 95
-      allowedChangePercent: 20
-      minSamples: 10
-`, fmt.Sprintf(meanLatency, "canaryRevision"), fmt.Sprintf(meanLatency, "stableRevision"))
+	template := latencyBaselineTemplate()
 	for _, tc := range []struct {
 		name, image string
 		promoted    bool

@@ -55,7 +55,11 @@ func Scheme() *kruntime.Scheme {
 
 // Main is TestMain for an e2e package: it starts the environment, runs the
 // tests and stops everything, whatever the tests did.
-func Main(m *testing.M, env **Env) {
+func Main(m *testing.M, env **Env) { MainWith(m, env, nil) }
+
+// MainWith is Main with setup run on the environment before the tests
+// (extra CRDs, a manager restart); nil means none.
+func MainWith(m *testing.M, env **Env, setup func(context.Context, *Env) error) {
 	os.Exit(func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -65,6 +69,12 @@ func Main(m *testing.M, env **Env) {
 			return 1
 		}
 		defer e.Stop()
+		if setup != nil {
+			if err := setup(ctx, e); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e setup:", err)
+				return 1
+			}
+		}
 		*env = e
 		return m.Run()
 	}())

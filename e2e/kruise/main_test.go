@@ -10,38 +10,21 @@ package kruise_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
 var env *framework.Env
 
+// TestMain installs OpenKruise's CRDs, then restarts the manager: it
+// watches OpenKruise's kinds when their CRDs exist at its start.
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		e, err := framework.Start(ctx)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "e2e environment:", err)
-			return 1
-		}
-		defer e.Stop()
-		env = e
-		// The manager watches OpenKruise's kinds when their CRDs exist at
-		// its start: install them, then restart it.
+	framework.MainWith(m, &env, func(ctx context.Context, e *framework.Env) error {
 		if err := framework.InstallCRDFiles(ctx, e.Client, filepath.Join(framework.RepoRoot(), "e2e", "kruise", "testdata", "crds.yaml")); err != nil {
-			fmt.Fprintln(os.Stderr, "OpenKruise CRDs:", err)
-			return 1
+			return err
 		}
-		if err := e.Manager.Restart(ctx, e.ControlPlane); err != nil {
-			fmt.Fprintln(os.Stderr, "restarting the manager:", err)
-			return 1
-		}
-		return m.Run()
-	}())
+		return e.Manager.Restart(ctx, e.ControlPlane)
+	})
 }
