@@ -206,8 +206,11 @@ func (x *decider) recordOverride(action string, rs *analysisv1alpha1.RunStatus) 
 // overrides acts on a new promote, abort or retry annotation value; it
 // reports whether the decision is made.
 func (x *decider) overrides() bool {
-	a := x.analysis()
 	ann := x.Rollout.Annotations
+	if ann[analysisv1alpha1.PromoteAnnotation] == "" && ann[analysisv1alpha1.AbortAnnotation] == "" && ann[analysisv1alpha1.RetryAnnotation] == "" {
+		return false
+	}
+	a := x.analysis()
 	if v := ann[analysisv1alpha1.AbortAnnotation]; v != "" && v != a.AbortHandled {
 		a.AbortHandled = v
 		if reason(&x.d.Status) != ReasonAborted {
