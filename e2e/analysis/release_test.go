@@ -434,3 +434,38 @@ func (f *fixture) watchRollbackOrder() func() (routedToStable, podsGoing time.Ti
 		return routed, going
 	}
 }
+
+// The controller is killed while a step routes traffic and again while it
+// is analysed; restarted each time, it carries on from the Rollout's and
+// the AnalysisRuns' status alone: one run per step, the release promoted.
+// Not parallel: the webhooks are down while it is killed.
+func TestControllerKilledDuringTrafficAndAnalysis(t *testing.T) {
+	ctx := withTimeout(t, 4*time.Minute)
+	f := &fixture{t: t, ctx: ctx, ns: env.Namespace(t), c: env.Client}
+	f.startRelease("", imageV2)
+	restartAt := func(state v1beta1.CanaryStepState) {
+		t.Helper()
+		f.waitRollout(string(state), func(r *v1beta1.Rollout) bool { return r.Status.CurrentStepState == state })
+		env.Manager.Kill()
+		time.Sleep(500 * time.Millisecond)
+		if err := env.Manager.Start(ctx, env.ControlPlane); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restartAt(v1beta1.CanaryStepStateTrafficRouting)
+	restartAt(v1beta1.CanaryStepStateMetricsAnalysis)
+	r := f.waitRollout("the release to complete", completed)
+	if c := r.Status.CanaryStatus; c.StableRevision != c.CanaryRevision {
+		t.Errorf("not promoted: %+v", c)
+	}
+	var runs v1alpha1.AnalysisRunList
+	if err := f.c.List(ctx, &runs, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.Items) != 3 {
+		t.Errorf("%d runs, want one per step", len(runs.Items))
+	}
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver-canary"}, &networkingv1.Ingress{}); !apierrors.IsNotFound(err) {
+		t.Errorf("canary Ingress left: %v", err)
+	}
+}
