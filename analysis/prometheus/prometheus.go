@@ -52,6 +52,12 @@ type Provider struct {
 	// DefaultAddress is used by metrics that name no address
 	// (sluice-controller's --prometheus-address).
 	DefaultAddress string
+	// DefaultAuthentication, when set, authenticates the queries that go
+	// to DefaultAddress: those of metrics that name neither an address
+	// nor authentication. Its Secret is in DefaultAuthNamespace
+	// (sluice-controller's --prometheus-auth-* flags).
+	DefaultAuthentication *v1alpha1.PrometheusAuthentication
+	DefaultAuthNamespace  string
 	// Secrets reads the credentials Secrets; only get is needed.
 	Secrets client.Reader
 
@@ -72,7 +78,13 @@ func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) 
 	if u, err := url.Parse(address); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return measure.Value{}, fmt.Errorf("Prometheus address %q is not an http:// or https:// URL", address)
 	}
-	cfg, err := p.httpConfig(ctx, r.Namespace, r.Provider)
+	namespace, spec := r.Namespace, r.Provider
+	if spec.Address == "" && spec.Authentication == nil && p.DefaultAuthentication != nil {
+		withDefault := *spec
+		withDefault.Authentication = p.DefaultAuthentication
+		namespace, spec = p.DefaultAuthNamespace, &withDefault
+	}
+	cfg, err := p.httpConfig(ctx, namespace, spec)
 	if err != nil {
 		return measure.Value{}, fmt.Errorf("Prometheus at %s: %w", address, err)
 	}

@@ -144,6 +144,41 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
+// TestDefaultAuthentication checks that the manager's own credentials go
+// to its default Prometheus only: with metrics that name no address and
+// no authentication, read from the manager's namespace; never to an
+// address a template names, and never instead of a template's own.
+func TestDefaultAuthentication(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"scalar","result":[0,"1"]}}`))
+	}))
+	defer srv.Close()
+	secrets := fake.NewClientBuilder().WithObjects(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "sluice-system", Name: "prom"}, Data: map[string][]byte{"token": []byte("manager")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "prom"}, Data: map[string][]byte{"token": []byte("team")}},
+	).Build()
+	p := &Provider{DefaultAddress: srv.URL, Secrets: secrets, DefaultAuthNamespace: "sluice-system",
+		DefaultAuthentication: &v1alpha1.PrometheusAuthentication{SecretName: "prom", BearerTokenKey: "token"}}
+	own := &v1alpha1.PrometheusAuthentication{SecretName: "prom", BearerTokenKey: "token"}
+	for _, spec := range []v1alpha1.PrometheusProvider{
+		{},                    // the default Prometheus: the manager's credentials
+		{Authentication: own}, // the template's own credentials win
+		{Address: srv.URL},    // a named address gets no credentials of the manager's
+		{Address: srv.URL, Authentication: own},
+	} {
+		if _, err := p.Query(t.Context(), Request{Namespace: "team", Provider: &spec, Query: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"Bearer manager", "Bearer team", "", "Bearer team"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Authorization headers %q, want %q", got, want)
+	}
+}
+
 // TestRealPrometheus runs queries against a real Prometheus (built by
 // `make tools`); it is skipped when the binary is missing.
 func TestRealPrometheus(t *testing.T) {

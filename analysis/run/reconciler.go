@@ -37,6 +37,11 @@ type Querier interface {
 type Options struct {
 	// PrometheusAddress is used by metrics that name no address.
 	PrometheusAddress string
+	// PrometheusAuthentication, when set, authenticates the queries sent
+	// to PrometheusAddress by metrics that name no authentication; its
+	// Secret is in PrometheusAuthNamespace.
+	PrometheusAuthentication *v1alpha1.PrometheusAuthentication
+	PrometheusAuthNamespace  string
 	// MaxConcurrentReconciles is how many runs are measured at once
 	// (default 4).
 	MaxConcurrentReconciles int
@@ -58,8 +63,13 @@ type Reconciler struct {
 // no permission to list Secrets.
 func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	r := &Reconciler{
-		Client:   mgr.GetClient(),
-		Querier:  &prometheus.Provider{DefaultAddress: o.PrometheusAddress, Secrets: mgr.GetAPIReader()},
+		Client: mgr.GetClient(),
+		Querier: &prometheus.Provider{
+			DefaultAddress:        o.PrometheusAddress,
+			DefaultAuthentication: o.PrometheusAuthentication,
+			DefaultAuthNamespace:  o.PrometheusAuthNamespace,
+			Secrets:               mgr.GetAPIReader(),
+		},
 		Recorder: mgr.GetEventRecorder("sluice-analysis"),
 	}
 	n := o.MaxConcurrentReconciles

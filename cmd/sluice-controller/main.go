@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -46,7 +47,10 @@ import (
 	"github.com/sluicehq/sluice/workload/freeze"
 )
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// Leader election: the Lease in the manager's namespace (the chart puts
+// this Role's rules in its release namespace).
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=sluice-system,resources=leases,verbs=create
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=sluice-system,resources=leases,resourceNames=sluice-controller.sluice.dev,verbs=get;update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 type options struct {
@@ -57,10 +61,12 @@ type options struct {
 	certDir                 string
 	devWebhookHost          string
 	serviceName, namespace  string
+	servicePort             int
 	webhookConfigName       string
 	partitionPercentLimit   int
 	certCheckInterval       time.Duration
 	prometheusAddress       string
+	prometheusAuth          analysisv1alpha1.PrometheusAuthentication
 }
 
 func main() {
@@ -74,19 +80,47 @@ func main() {
 	flag.StringVar(&o.devWebhookHost, "dev-webhook-host", "", "development mode: register webhooks as https://HOST:PORT URLs (e.g. 127.0.0.1) and keep certificates in --cert-dir instead of a Secret")
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "sluice-system"), "namespace of the manager (its Service, certificate Secret and Lease)")
 	flag.StringVar(&o.serviceName, "webhook-service-name", "sluice-webhook", "Service in --namespace that fronts the webhook port")
+	flag.IntVar(&o.servicePort, "webhook-service-port", 443, "port of --webhook-service-name that leads to --webhook-port")
 	flag.StringVar(&o.webhookConfigName, "webhook-configuration-name", "sluice", "name of the Validating/MutatingWebhookConfiguration this manager owns")
 	flag.IntVar(&o.partitionPercentLimit, "partition-percent-limit", rolloutadmission.DefaultOptions.PartitionPercentLimit, "largest percentage of replicas a partition-style step that routes traffic may have")
 	flag.DurationVar(&o.certCheckInterval, "cert-check-interval", time.Hour, "how often the webhook certificate is checked for renewal")
 	flag.StringVar(&o.prometheusAddress, "prometheus-address", "", "Prometheus used by analysis metrics that name no address, e.g. http://prometheus.monitoring:9090")
+	flag.StringVar(&o.prometheusAuth.SecretName, "prometheus-auth-secret", "", "Secret in --namespace with the credentials sent to --prometheus-address by metrics that name no authentication; the --prometheus-auth-*-key flags name its keys")
+	flag.StringVar(&o.prometheusAuth.BearerTokenKey, "prometheus-auth-bearer-token-key", "", "key of --prometheus-auth-secret holding a bearer token")
+	flag.StringVar(&o.prometheusAuth.UsernameKey, "prometheus-auth-username-key", "", "key of --prometheus-auth-secret holding a basic-auth username")
+	flag.StringVar(&o.prometheusAuth.PasswordKey, "prometheus-auth-password-key", "", "key of --prometheus-auth-secret holding a basic-auth password")
+	flag.StringVar(&o.prometheusAuth.CAKey, "prometheus-auth-ca-key", "", "key of --prometheus-auth-secret holding a PEM CA bundle for --prometheus-address")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice-controller:", err)
+		os.Exit(2)
+	}
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "sluice-controller failed")
 		os.Exit(1)
 	}
+}
+
+func (o *options) validate() error {
+	a := o.prometheusAuth
+	keys := a.BearerTokenKey != "" || a.UsernameKey != "" || a.PasswordKey != "" || a.CAKey != ""
+	switch {
+	case a.SecretName == "" && keys:
+		return errors.New("the --prometheus-auth-*-key flags need --prometheus-auth-secret")
+	case a.SecretName != "" && !keys:
+		return errors.New("--prometheus-auth-secret needs at least one --prometheus-auth-*-key flag")
+	case a.BearerTokenKey != "" && (a.UsernameKey != "" || a.PasswordKey != ""):
+		return errors.New("use either --prometheus-auth-bearer-token-key or the username and password keys, not both")
+	case (a.UsernameKey == "") != (a.PasswordKey == ""):
+		return errors.New("--prometheus-auth-username-key and --prometheus-auth-password-key go together")
+	case o.servicePort < 1 || o.servicePort > 65535:
+		return fmt.Errorf("--webhook-service-port %d is not a port", o.servicePort)
+	}
+	return nil
 }
 
 // Scheme knows every kind the manager reads or writes.
@@ -193,7 +227,11 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := analysisrun.SetupWithManager(mgr, analysisrun.Options{PrometheusAddress: o.prometheusAddress}); err != nil {
+	ao := analysisrun.Options{PrometheusAddress: o.prometheusAddress}
+	if o.prometheusAuth.SecretName != "" {
+		ao.PrometheusAuthentication, ao.PrometheusAuthNamespace = &o.prometheusAuth, o.namespace
+	}
+	if err := analysisrun.SetupWithManager(mgr, ao); err != nil {
 		return err
 	}
 	return nil
@@ -236,7 +274,7 @@ func newRotator(cfg *rest.Config, scheme *runtime.Scheme, o options) (*webhooks.
 		}
 		return r, nil
 	}
-	port := int32(443)
+	port := int32(o.servicePort)
 	registrar.ClientConfig = func(path string) admissionregistrationv1.WebhookClientConfig {
 		p := path
 		return admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{

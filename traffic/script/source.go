@@ -25,6 +25,9 @@ type Source interface {
 	Script(ctx context.Context, key string) (source, name string, ok bool, err error)
 }
 
+// The manager reads its scripts' ConfigMaps, by name, in its own namespace.
+// +kubebuilder:rbac:groups="",namespace=sluice-system,resources=configmaps,resourceNames=sluice-configuration;kruise-rollout-configuration,verbs=get
+
 // ConfigMaps reads scripts from ConfigMaps in one namespace; the first
 // ConfigMap (in Names order) holding the key wins.
 type ConfigMaps struct {

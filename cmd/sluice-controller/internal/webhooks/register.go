@@ -36,8 +36,13 @@ type Registrar struct {
 	MutatingObjectSelector *metav1.LabelSelector
 }
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;create;update
-// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;update
+// Only its own configurations and the converted CRDs, by name (a create
+// cannot be limited by name). The names are the defaults of
+// --webhook-configuration-name and of ConvertedCRDs; the chart renders its
+// own.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=create
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,resourceNames=sluice,verbs=get;update
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,resourceNames=rollouts.rollouts.kruise.io,verbs=get;update
 
 // Register creates or updates the configurations so that they carry
 // caBundle. It changes nothing that is already right.

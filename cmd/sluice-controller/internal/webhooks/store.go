@@ -39,7 +39,10 @@ type SecretStore struct {
 	resourceVersion string
 }
 
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
+// The certificate Secret, in the manager's namespace: <service>-cert for
+// the default --webhook-service-name.
+// +kubebuilder:rbac:groups="",namespace=sluice-system,resources=secrets,verbs=create
+// +kubebuilder:rbac:groups="",namespace=sluice-system,resources=secrets,resourceNames=sluice-webhook-cert,verbs=get;update
 
 // Load reads the Secret.
 func (s *SecretStore) Load(ctx context.Context) (*Bundle, error) {
