@@ -10,12 +10,15 @@ export SLUICE_CACHE
 TOOLS_BIN := $(SLUICE_CACHE)/bin
 export SLUICE_BIN_DIR := $(TOOLS_BIN)
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
+HELM := $(TOOLS_BIN)/helm
+# Folders only make generate writes (new files there must be committed too).
+GENERATED_DIRS := deploy/crds deploy/rbac deploy/webhook deploy/helm/sluice/crds deploy/helm/sluice/dashboards
 
 # e2e packages carry the e2e build tag; they need the control-plane binaries.
 E2E_FLAGS ?= -count=1 -timeout=40m
 PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 
-.PHONY: all build generate verify test unit e2e tools demo demo-down bench clean
+.PHONY: all build generate verify helm test unit e2e tools demo demo-down bench clean
 
 all: build
 
@@ -30,20 +33,30 @@ tools:
 $(CONTROLLER_GEN):
 	e2e/tools/build.sh controller-gen
 
-## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/
+$(HELM):
+	e2e/tools/build.sh helm
+
+## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, and the
+## Helm chart's copies of them (and of deploy/grafana/sluice.json)
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=deploy/crds
 	$(CONTROLLER_GEN) rbac:roleName=sluice-controller paths=./... output:rbac:artifacts:config=deploy/rbac
 	$(CONTROLLER_GEN) webhook paths=./... output:webhook:artifacts:config=deploy/webhook
 	gofmt -w api
+	go run ./deploy/helm/chartsync
 
 ## verify: fail when generated files are stale or gofmt/go vet complain
 verify: generate
 	@git diff --exit-code -- api deploy || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED_DIRS))" || { git status --short --untracked-files=all -- $(GENERATED_DIRS); echo "generated files are not committed: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
 	go vet -tags e2e ./e2e/...
+
+## helm: lint the chart and render it with default and non-default values
+helm: $(HELM)
+	deploy/helm/check.sh $(HELM)
 
 ## unit: unit tests (no cluster)
 unit:
@@ -53,8 +66,8 @@ unit:
 e2e: tools
 	go test -tags e2e $(E2E_FLAGS) ./e2e/...
 
-## test: verify, unit and e2e — what CI runs
-test: verify unit e2e
+## test: verify, the chart, unit and e2e — what CI runs
+test: verify helm unit e2e
 
 ## demo: a local control plane with Sluice, and a release of the guide's example
 demo: tools build
