@@ -52,4 +52,12 @@ refuse 'serviceAccount.name is required' --set serviceAccount.create=false
 if [ ${#dashboard[@]} -eq 0 ]; then
   refuse 'holds no dashboards/sluice.json' --set dashboard.enabled=true
 fi
+echo "== rbac.templateSecrets.namespaces empty: no access to templates' Secrets"
+for empty in 'rbac.templateSecrets.namespaces={}' 'rbac.templateSecrets.namespaces=null'; do
+  out=$("$helm" template sluice "$chart" --namespace sluice-system --set "$empty")
+  if grep -q template-secrets <<<"$out"; then
+    echo "--set $empty still grants templates' Secrets" >&2
+    exit 1
+  fi
+done
 echo "chart OK"
