@@ -113,6 +113,9 @@ func Start(ctx context.Context) (_ *Env, err error) {
 	return e, nil
 }
 
+// Dir holds the environment's files and logs.
+func (e *Env) Dir() string { return e.dir }
+
 // Stop stops the manager and the control plane. The logs are kept when
 // SLUICE_E2E_KEEP is set.
 func (e *Env) Stop() {
