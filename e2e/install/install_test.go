@@ -22,6 +22,25 @@ import (
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
+// waitRegistered waits until the manager has registered everything: the
+// Validating configuration (which StartManagerWith waits for), then the
+// Mutating one, then the conversion of Rollouts, which it returns.
+func waitRegistered(ctx context.Context, t *testing.T) *apiextensionsv1.CustomResourceConversion {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	var conv *apiextensionsv1.CustomResourceConversion
+	if err := framework.Poll(ctx, 30*time.Second, func() (bool, error) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "rollouts.rollouts.kruise.io"}, crd); err != nil {
+			return false, err
+		}
+		conv = crd.Spec.Conversion
+		return conv != nil && conv.Webhook != nil && conv.Webhook.ClientConfig != nil && conv.Webhook.ClientConfig.Service != nil, nil
+	}); err != nil {
+		t.Fatalf("the manager has not registered the conversion of Rollouts: %v (%+v)", err, conv)
+	}
+	return conv
+}
+
 func withTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -82,14 +101,7 @@ func TestChartInstalled(t *testing.T) {
 	}
 
 	// The conversion of Rollouts goes through the chart's Service.
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := c.Get(ctx, client.ObjectKey{Name: "rollouts.rollouts.kruise.io"}, crd); err != nil {
-		t.Fatal(err)
-	}
-	conv := crd.Spec.Conversion
-	if conv == nil || conv.Webhook == nil || conv.Webhook.ClientConfig == nil || conv.Webhook.ClientConfig.Service == nil {
-		t.Fatalf("conversion %+v", conv)
-	}
+	conv := waitRegistered(ctx, t)
 	if s := conv.Webhook.ClientConfig.Service; s.Namespace != namespace || s.Name != webhookService || s.Path == nil || *s.Path != "/convert" ||
 		len(conv.Webhook.ClientConfig.CABundle) == 0 || string(conv.Webhook.ClientConfig.CABundle) != string(sec.Data["ca.crt"]) {
 		t.Errorf("conversion webhook %+v, caBundle of %d bytes", s, len(conv.Webhook.ClientConfig.CABundle))
@@ -103,6 +115,7 @@ func TestChartInstalled(t *testing.T) {
 func TestWebhookConfigurationsNotFought(t *testing.T) {
 	ctx := withTimeout(t, time.Minute)
 	c := env.Client
+	waitRegistered(ctx, t)
 	sec := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: webhookService + "-cert"}, sec); err != nil {
 		t.Fatal(err)
