@@ -17,7 +17,7 @@ import (
 	"github.com/sluicehq/sluice/e2e/controlplane"
 )
 
-// Options change what StartWith sets up.
+// Options change what StartWithOptions sets up.
 type Options struct {
 	// Metrics also runs the application-metrics simulator and a Prometheus
 	// scraping it, as StartWithMetrics does.
@@ -29,12 +29,12 @@ type Options struct {
 	Install func(ctx context.Context, e *Env, mt *Metrics) (ManagerOptions, error)
 }
 
-// MainWith is Main with Options; metrics is set when o.Metrics is.
-func MainWith(m *testing.M, o Options, env **Env, metrics **Metrics) {
+// MainWithOptions is Main with Options; metrics is set when o.Metrics is.
+func MainWithOptions(m *testing.M, o Options, env **Env, metrics **Metrics) {
 	os.Exit(func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		e, mt, err := StartWith(ctx, o)
+		e, mt, err := StartWithOptions(ctx, o)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e environment:", err)
 			return 1
@@ -51,9 +51,9 @@ func MainWith(m *testing.M, o Options, env **Env, metrics **Metrics) {
 	}())
 }
 
-// StartWith starts the control plane, the metrics when asked, installs
+// StartWithOptions starts the control plane, the metrics when asked, installs
 // Sluice and starts the manager.
-func StartWith(ctx context.Context, o Options) (_ *Env, _ *Metrics, err error) {
+func StartWithOptions(ctx context.Context, o Options) (_ *Env, _ *Metrics, err error) {
 	dir, err := os.MkdirTemp("", "sluice-e2e-")
 	if err != nil {
 		return nil, nil, err

@@ -80,7 +80,7 @@ type installation struct {
 }
 
 func TestMain(m *testing.M) {
-	framework.MainWith(m, framework.Options{Metrics: true, Install: install}, &env, &metrics)
+	framework.MainWithOptions(m, framework.Options{Metrics: true, Install: install}, &env, &metrics)
 }
 
 // helmValues are the non-default values the test installs with.

@@ -119,6 +119,17 @@
   - update
   - watch
 - apiGroups:
+  - apps.kruise.io
+  resources:
+  - clonesets
+  - statefulsets
+  verbs:
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
   - gateway.networking.k8s.io
   resources:
   - httproutes
