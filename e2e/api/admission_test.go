@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -215,16 +216,25 @@ func TestFieldsImmutableWhileProgressing(t *testing.T) {
 	}
 	r := &v1beta1.Rollout{}
 	key := client.ObjectKey{Namespace: ns, Name: "busy"}
-	if err := env.Client.Get(ctx, key, r); err != nil {
+	// The controller writes the Rollout too (its finalizer, its status):
+	// each write here is retried on a conflict, on a fresh copy.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx, key, r); err != nil {
+			return err
+		}
+		r.Status.Phase = v1beta1.RolloutPhaseProgressing
+		return env.Client.Status().Update(ctx, r)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	r.Status.Phase = v1beta1.RolloutPhaseProgressing
-	if err := env.Client.Status().Update(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	r.Spec.Strategy.Canary.Steps = r.Spec.Strategy.Canary.Steps[:1]
-	r.Spec.WorkloadRef.Name = "other"
-	err := env.Client.Update(ctx, r)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx, key, r); err != nil {
+			return err
+		}
+		r.Spec.Strategy.Canary.Steps = r.Spec.Strategy.Canary.Steps[:1]
+		r.Spec.WorkloadRef.Name = "other"
+		return env.Client.Update(ctx, r)
+	})
 	if err == nil {
 		t.Fatal("changing a Progressing Rollout's steps and workload was accepted")
 	}
