@@ -65,12 +65,16 @@ var writeMethods = []string{"POST", "PUT", "PATCH", "DELETE"}
 // method, and for writes that were not 2xx.
 type requests struct {
 	byMethod map[string]float64
-	failed   float64 // writes answered with a non-2xx code (e.g. 409 conflicts)
+	failed   map[string]float64 // writes answered with a non-2xx code, by code
+}
+
+func newRequests() requests {
+	return requests{byMethod: map[string]float64{}, failed: map[string]float64{}}
 }
 
 // scrapeRequests reads the manager's /metrics.
 func scrapeRequests() (requests, error) {
-	r := requests{byMethod: map[string]float64{}}
+	r := newRequests()
 	resp, err := http.Get(env.Manager.MetricsURL)
 	if err != nil {
 		return r, err
@@ -98,7 +102,7 @@ func scrapeRequests() (requests, error) {
 		v := m.GetCounter().GetValue()
 		r.byMethod[method] += v
 		if slices.Contains(writeMethods, method) && !strings.HasPrefix(code, "2") {
-			r.failed += v
+			r.failed[code] += v
 		}
 	}
 	return r, nil
@@ -106,20 +110,25 @@ func scrapeRequests() (requests, error) {
 
 // sub is r minus before.
 func (r requests) sub(before requests) requests {
-	out := requests{byMethod: map[string]float64{}, failed: r.failed - before.failed}
+	out := newRequests()
 	for m, v := range r.byMethod {
 		out.byMethod[m] = v - before.byMethod[m]
+	}
+	for c, v := range r.failed {
+		out.failed[c] = v - before.failed[c]
 	}
 	return out
 }
 
 func (r requests) add(o requests) requests {
-	out := requests{byMethod: map[string]float64{}, failed: r.failed + o.failed}
-	for m, v := range r.byMethod {
-		out.byMethod[m] = v
-	}
-	for m, v := range o.byMethod {
-		out.byMethod[m] += v
+	out := newRequests()
+	for _, x := range []requests{r, o} {
+		for m, v := range x.byMethod {
+			out.byMethod[m] += v
+		}
+		for c, v := range x.failed {
+			out.failed[c] += v
+		}
 	}
 	return out
 }
@@ -143,8 +152,18 @@ func (r requests) perRelease(n int) string {
 	for _, m := range methods {
 		parts = append(parts, fmt.Sprintf("%s %.1f", m, r.byMethod[m]/float64(n)))
 	}
-	return fmt.Sprintf("%.1f (%s); reads (GET) %.1f; writes answered non-2xx %.1f",
-		r.writes()/float64(n), strings.Join(parts, ", "), r.byMethod["GET"]/float64(n), r.failed/float64(n))
+	var failed []string
+	for c, v := range r.failed {
+		if v > 0 {
+			failed = append(failed, fmt.Sprintf("%s: %.1f", c, v/float64(n)))
+		}
+	}
+	sort.Strings(failed)
+	if len(failed) == 0 {
+		failed = []string{"none"}
+	}
+	return fmt.Sprintf("%.1f (%s), of which answered with an error %s; reads (GET) %.1f",
+		r.writes()/float64(n), strings.Join(parts, ", "), strings.Join(failed, ", "), r.byMethod["GET"]/float64(n))
 }
 
 // machine says what the numbers were measured on: they depend on it and

@@ -135,7 +135,7 @@ func releases(b *testing.B, rollout string, manual bool) releaseResults {
 	time.Sleep(time.Second) // let the set-up's writes land before counting
 
 	var res releaseResults
-	res.requests = requests{byMethod: map[string]float64{}}
+	res.requests = newRequests()
 	i := 0
 	for b.Loop() {
 		i++
