@@ -17,6 +17,10 @@ GENERATED_DIRS := deploy/crds deploy/rbac deploy/webhook deploy/helm/sluice/crds
 # e2e packages carry the e2e build tag; they need the control-plane binaries.
 E2E_FLAGS ?= -count=1 -timeout=40m
 PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
+# make bench: releases per transition benchmark, bad canaries per
+# time-to-stable variant.
+BENCH_RELEASES ?= 20
+BENCH_FAILURES ?= 5
 
 .PHONY: all build generate verify helm test unit e2e tools demo demo-down bench clean
 
@@ -68,6 +72,15 @@ e2e: tools
 
 ## test: verify, the chart, unit and e2e — what CI runs
 test: verify helm unit e2e
+
+## bench: benchmarks, which report and never fail on a slow machine: condition
+## evaluation; then, on a local control plane with Prometheus, the controller's
+## overhead per step transition and API writes per release, and the time from a
+## canary going bad to its traffic back on stable (e2e/bench)
+bench: tools
+	go test -run '^$$' -bench . -benchmem -count=1 ./analysis/condition
+	go test -tags e2e -run '^$$' -bench Transitions -benchtime $(BENCH_RELEASES)x -count=1 -timeout 30m ./e2e/bench
+	go test -tags e2e -run '^$$' -bench TimeToStable -benchtime $(BENCH_FAILURES)x -count=1 -timeout 30m ./e2e/bench
 
 ## demo: a local control plane with Sluice, and a release of the guide's example
 demo: tools build

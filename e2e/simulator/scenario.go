@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -9,6 +10,14 @@ import (
 // ScenarioLabel chooses a pod's scenario; without it the image tag's
 // last dash-separated word does (app:v2-errors → errors).
 const ScenarioLabel = "sluice.dev/scenario"
+
+// ScenarioFromAnnotation, on a pod with ScenarioLabel, is the time
+// (RFC 3339) from which the label's scenario plays; before it the image
+// tag's does. It switches a running pod at a known instant, e.g. a healthy
+// version turning bad mid-analysis. Each whole second of the pod's life
+// that begins at or after that time plays the label's scenario. Seconds
+// already served do not change, so set it a few seconds ahead.
+const ScenarioFromAnnotation = "sluice.dev/scenario-from"
 
 // Scenario is how a simulated pod behaves.
 type Scenario string
@@ -39,6 +48,12 @@ func ScenarioOf(pod *corev1.Pod) Scenario {
 	if s := Scenario(pod.Labels[ScenarioLabel]); known[s] {
 		return s
 	}
+	return imageScenario(pod)
+}
+
+// imageScenario is the suffix of the first container's image tag, else
+// Healthy.
+func imageScenario(pod *corev1.Pod) Scenario {
 	if len(pod.Spec.Containers) == 0 {
 		return Healthy
 	}
@@ -53,4 +68,28 @@ func ScenarioOf(pod *corev1.Pod) Scenario {
 		return s
 	}
 	return Healthy
+}
+
+// schedule is a pod's scenario over time: before until from, then after.
+type schedule struct {
+	before, after Scenario
+	from          time.Time // zero: after throughout
+}
+
+// scheduleOf reads ScenarioLabel and ScenarioFromAnnotation; an
+// annotation that does not parse is ignored.
+func scheduleOf(pod *corev1.Pod) schedule {
+	s := schedule{after: ScenarioOf(pod)}
+	if from, err := time.Parse(time.RFC3339Nano, pod.Annotations[ScenarioFromAnnotation]); err == nil && known[Scenario(pod.Labels[ScenarioLabel])] {
+		s.before, s.from = imageScenario(pod), from
+	}
+	return s
+}
+
+// at is the scenario at t.
+func (s schedule) at(t time.Time) Scenario {
+	if t.Before(s.from) {
+		return s.before
+	}
+	return s.after
 }

@@ -139,8 +139,8 @@ func (s *Simulator) Collect(ch chan<- prometheus.Metric) {
 		if !ok || pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
 			continue
 		}
-		sc := ScenarioOf(pod)
-		if sc == Silent {
+		sc := scheduleOf(pod)
+		if sc.at(now) == Silent {
 			continue
 		}
 		seen[pod.UID] = true
@@ -198,15 +198,17 @@ func newPodState(pod *corev1.Pod) *podState {
 	return &podState{start: start, seed: h.Sum64(), requests: map[string]float64{"200": 0, "500": 0}, buckets: make([]uint64, len(Buckets))}
 }
 
-// advance simulates every whole second of the pod's life up to now. Each
-// second draws from its own seeded generator, so the result does not
-// depend on when or how often the pod is scraped.
-func (st *podState) advance(now time.Time, sc Scenario, o Options) {
+// advance simulates every whole second of the pod's life up to now, each
+// with the scenario sc has when it begins. Each second draws from its own
+// seeded generator, so the result does not depend on when or how often
+// the pod is scraped.
+func (st *podState) advance(now time.Time, sched schedule, o Options) {
 	target := int64(now.Sub(st.start) / time.Second)
 	// A pod first seen long after it started gets only recent history:
 	// the counters start later, which a rate() does not notice.
 	st.seconds = max(st.seconds, target-int64(maxBackfill/time.Second))
 	for ; st.seconds < target; st.seconds++ {
+		sc := sched.at(st.start.Add(time.Duration(st.seconds) * time.Second))
 		if sc == Idle {
 			continue
 		}

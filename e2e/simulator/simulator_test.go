@@ -185,3 +185,53 @@ func TestServe(t *testing.T) {
 		t.Errorf("body:\n%s", body)
 	}
 }
+
+// A pod labelled with a scenario from a given time plays its image's
+// scenario until then, and the label's from the first whole second of its
+// life that begins at or after it.
+func TestScenarioFrom(t *testing.T) {
+	p := pod("switch", "app:v2", map[string]string{ScenarioLabel: "errors"})
+	p.Annotations = map[string]string{ScenarioFromAnnotation: t0.Add(49500 * time.Millisecond).Format(time.RFC3339Nano)}
+	s := newSim(t, p)
+	before := gather(t, s, t0.Add(50*time.Second))["switch"]
+	if before.errs != 0 || before.ok == 0 {
+		t.Errorf("before the switch: %+v", before)
+	}
+	after := gather(t, s, t0.Add(100*time.Second))["switch"]
+	errs, all := after.errs-before.errs, after.errs+after.ok-before.errs-before.ok
+	if errs/all < 0.15 || errs/all > 0.25 {
+		t.Errorf("after the switch: error ratio %.3f (%+v)", errs/all, after)
+	}
+	// Scraped once or often, the same numbers.
+	once := gather(t, newSim(t, p), t0.Add(100*time.Second))["switch"]
+	if once != after {
+		t.Errorf("%+v != %+v", once, after)
+	}
+
+	// Silent from a time: series until then, none after.
+	q := pod("quiet", "app:v2", map[string]string{ScenarioLabel: "silent"})
+	q.Annotations = map[string]string{ScenarioFromAnnotation: t0.Add(50 * time.Second).Format(time.RFC3339)}
+	s = newSim(t, q)
+	if _, ok := gather(t, s, t0.Add(40*time.Second))["quiet"]; !ok {
+		t.Error("silent too early")
+	}
+	if _, ok := gather(t, s, t0.Add(60*time.Second))["quiet"]; ok {
+		t.Error("not silent after the switch")
+	}
+
+	// Without the label, or with a time that does not parse, nothing switches.
+	for _, tc := range []struct {
+		labels map[string]string
+		at     string
+		want   Scenario
+	}{
+		{nil, t0.Format(time.RFC3339), Healthy},
+		{map[string]string{ScenarioLabel: "errors"}, "soon", Errors},
+	} {
+		r := pod("r", "app:v2", tc.labels)
+		r.Annotations = map[string]string{ScenarioFromAnnotation: tc.at}
+		if got := scheduleOf(r); got.at(t0.Add(-time.Hour)) != tc.want || got.at(t0.Add(time.Hour)) != tc.want {
+			t.Errorf("%v %q: %+v, want %s throughout", tc.labels, tc.at, got, tc.want)
+		}
+	}
+}
