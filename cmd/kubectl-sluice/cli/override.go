@@ -88,13 +88,7 @@ blue-green release), so both tools work on the same Rollouts.`,
 		Args:              oneName,
 		ValidArgsFunction: completeRollouts(o),
 		RunE: func(c *cobra.Command, args []string) error {
-			_, st, err := o.override(c.Context(), args[0], actApprove, true, func(r *v1beta1.Rollout, st state) map[string]any {
-				key := "canaryStatus"
-				if st.blueGreen {
-					key = "blueGreenStatus"
-				}
-				return map[string]any{"status": map[string]any{key: map[string]any{"currentStepState": string(v1beta1.CanaryStepStateReady)}}}
-			})
+			_, st, err := o.override(c.Context(), args[0], actApprove, true, func(_ *v1beta1.Rollout, st state) map[string]any { return approvePatch(st) })
 			if err != nil {
 				return err
 			}
@@ -147,14 +141,29 @@ var annotationOf = map[action]string{
 // patch for abort and promote, so that they act now rather than on resume.
 func (o *options) annotate(ctx context.Context, name string, a action) (string, state, error) {
 	value := o.now().UTC().Format(time.RFC3339Nano)
-	_, st, err := o.override(ctx, name, a, false, func(r *v1beta1.Rollout, st state) map[string]any {
-		p := map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotationOf[a]: value}}}
-		if st.specPaused && (a == actAbort || a == actPromote) {
-			p["spec"] = map[string]any{"strategy": map[string]any{"paused": false}}
-		}
-		return p
-	})
+	_, st, err := o.override(ctx, name, a, false, func(_ *v1beta1.Rollout, st state) map[string]any { return annotationPatch(a, value, st) })
 	return value, st, err
+}
+
+// approvePatch is kubectl-kruise rollout approve's status patch (without
+// the resourceVersion override adds).
+func approvePatch(st state) map[string]any {
+	key := "canaryStatus"
+	if st.blueGreen {
+		key = "blueGreenStatus"
+	}
+	return map[string]any{"status": map[string]any{key: map[string]any{"currentStepState": string(v1beta1.CanaryStepStateReady)}}}
+}
+
+// annotationPatch sets a's annotation to value; abort and promote also
+// resume a release paused by spec, since the controller acts on them only
+// while the release is not paused.
+func annotationPatch(a action, value string, st state) map[string]any {
+	p := map[string]any{"metadata": map[string]any{"annotations": map[string]any{annotationOf[a]: value}}}
+	if st.specPaused && (a == actAbort || a == actPromote) {
+		p["spec"] = map[string]any{"strategy": map[string]any{"paused": false}}
+	}
+	return p
 }
 
 func newAnnotateCmd(o *options, a action) *cobra.Command {
@@ -218,8 +227,12 @@ one step, use kubectl sluice approve.`,
 			if err != nil {
 				return err
 			}
-			o.say("rollout/%s: full promotion requested at step %d/%d: the remaining steps and analyses are skipped (%s=%s); %s",
-				args[0], st.stepIndex(), len(st.steps), analysisv1alpha1.PromoteAnnotation, value, follow(args[0]))
+			note := ""
+			if st.specPaused {
+				note = " (and resumed, so that the promotion acts now)"
+			}
+			o.say("rollout/%s: full promotion requested at step %d/%d%s: the remaining steps and analyses are skipped (%s=%s); %s",
+				args[0], st.stepIndex(), len(st.steps), note, analysisv1alpha1.PromoteAnnotation, value, follow(args[0]))
 			return nil
 		},
 	}

@@ -112,6 +112,10 @@ func printObjects(w io.Writer, format string, items []v1beta1.Rollout) error {
 		p = &printers.NamePrinter{}
 	}
 	gvk := v1beta1.GroupVersion.WithKind("Rollout")
+	items = append([]v1beta1.Rollout(nil), items...)
+	for i := range items {
+		items[i].ManagedFields = nil // as kubectl get, without --show-managed-fields
+	}
 	var obj kruntime.Object
 	if len(items) == 1 && format != "name" {
 		r := items[0].DeepCopy()

@@ -103,8 +103,12 @@ func TestRenderStatus(t *testing.T) {
 		{"healthy, size unknown", snapshot{rollout: healthy(example1()), replicas: -1}, []string{
 			"Phase     Healthy, last release completed",
 			"Revision  5ddcc7f994 (stable)\n",
-			"     1     1         header User-Agent=Andriod  approval  error-rate  ?/?",
+			"     1     1         header User-Agent=Andriod  approval  error-rate  ?\n",
 		}, []string{"Next", "Waiting", "[", "Traffic"}},
+		{"healthy: the plan with its batch sizes", snapshot{rollout: healthy(example1()), replicas: 5}, []string{
+			"     2     50% (3)   50%                        1m0s      -           3\n",
+			"     3     100% (5)  100%                       -         -           5\n",
+		}, []string{"[", "✔", "▶"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := renderStatus(c.sn, now)

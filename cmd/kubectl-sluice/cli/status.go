@@ -105,8 +105,6 @@ func writeSteps(b *strings.Builder, sn snapshot, s state) {
 		n := int32(i + 1)
 		mark, done, active := " ", false, false
 		switch {
-		case !s.progressing() && s.stepState() == v1beta1.CanaryStepStateCompleted:
-			done = true
 		case s.progressing() && n < cur:
 			mark, done = "✔", true
 		case s.progressing() && n == cur:
@@ -130,6 +128,9 @@ func writeSteps(b *strings.Builder, sn snapshot, s state) {
 		}
 		var pods string
 		switch {
+		case !s.progressing():
+			// Between releases the plan is shown with its batch sizes.
+			pods = count(tgt)
 		case active && s.aborted():
 			pods = fmt.Sprintf("%s%d/0 (aborted)", bar(0, 0, sn.replicas), s.newReady)
 		case active:
