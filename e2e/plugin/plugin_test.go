@@ -42,6 +42,21 @@ func TestApprovePauseResumePromote(t *testing.T) {
 			t.Errorf("get: %s = %q, want %q (row %v)", col, row[col], want, row)
 		}
 	}
+	// On a terminal status -w redraws the view in place, each line cut to
+	// the terminal's width; --timeout ends it with exit code 6.
+	w := f.sluiceOnTerminal(90, "status", name, "-w", "--timeout", "3s", "--interval", "250ms")
+	if w.code != cli.ExitTimeout || !strings.Contains(w.errOut, "timed out after 3s waiting for rollout rollouts-demo to end: it is at step 1/3 StepPaused") {
+		t.Errorf("status -w --timeout: exit %d %q", w.code, w.errOut)
+	}
+	contains(t, "status -w on a terminal", w.out, "Every 250ms: kubectl sluice status rollouts-demo -w", "Waiting   step 1 waits for approval")
+	if n := strings.Count(w.out, "F\x1b[J"); n < 3 {
+		t.Errorf("the view was redrawn in place %d times in 3s, want several", n)
+	}
+	for _, line := range strings.Split(regexp.MustCompile(`\x1b\[[0-9]*[A-Za-z]`).ReplaceAllString(w.out, ""), "\r\n") {
+		if n := len([]rune(line)); n >= 90 {
+			t.Errorf("a line of %d characters on a terminal 90 wide: %q", n, line)
+		}
+	}
 	f.refused([]string{"retry", name}, "this release is neither (step 1/3, StepPaused)")
 	f.refused([]string{"resume", name}, "step 1 waits for approval: run `kubectl sluice approve rollouts-demo`")
 
