@@ -34,7 +34,6 @@ func scheme() *kruntime.Scheme {
 type session struct {
 	c         client.Client
 	namespace string
-	server    string
 }
 
 // connect builds the client from the kubeconfig flags (once).
@@ -55,7 +54,7 @@ func (o *options) connect() (*session, error) {
 	if err != nil {
 		return nil, apiError(err, "connecting to "+cfg.Host)
 	}
-	o.session = &session{c: c, namespace: ns, server: cfg.Host}
+	o.session = &session{c: c, namespace: ns}
 	return o.session, nil
 }
 

@@ -17,6 +17,7 @@ import (
 const (
 	reasonAborted             = "Aborted"
 	conditionAnalysis         = "Analysis"
+	reasonAnalysisNotStarted  = "AnalysisNotStarted"
 	conditionProgressDeadline = "ProgressDeadline"
 	labelRollout              = "sluice.dev/rollout"
 	// analysisHoldMarker is in the message of a release held by an
@@ -40,6 +41,8 @@ type state struct {
 	message           string
 	// heldBy is the analysis verdict holding the release, if any.
 	heldBy string
+	// notStarted says why an AnalysisRun could not be created, if so.
+	notStarted string
 }
 
 // stateOf reads a Rollout.
@@ -66,6 +69,9 @@ func stateOf(r *v1beta1.Rollout) state {
 			why, _, _ = strings.Cut(why, ". Approve to go on")
 			s.heldBy = why
 		}
+	}
+	if c := conditionOf(r, conditionAnalysis); c != nil && s.inRolling() && c.Status == corev1.ConditionFalse && c.Reason == reasonAnalysisNotStarted {
+		s.notStarted = c.Message
 	}
 	return s
 }
@@ -225,6 +231,9 @@ func check(a action, s state) *refusal {
 		case s.waitingForApproval(), s.timedPause(), s.heldBy != "":
 			return nil
 		}
+		if s.notStarted != "" {
+			return no("step %d/%d waits for an analysis that could not start (%s): fix the AnalysisTemplate or the Rollout's analysis args (the controller retries), or abort", s.stepIndex(), len(s.steps), s.notStarted)
+		}
 		return no("nothing waits for approval: step %d/%d is at %s (approve applies to a step paused with pause: {} or held by its analysis)", s.stepIndex(), len(s.steps), s.stepState())
 	case actPause:
 		switch {
@@ -283,6 +292,8 @@ func pauseReason(s state, now time.Time) string {
 		return "paused by spec.strategy.paused (kubectl sluice pause)"
 	case s.heldBy != "":
 		return "held by analysis: " + s.heldBy
+	case s.notStarted != "":
+		return "analysis not started: " + s.notStarted + " (fix the AnalysisTemplate or the analysis args: the controller retries)"
 	case s.waitingForApproval():
 		return fmt.Sprintf("step %d waits for approval (pause: {})", s.stepIndex())
 	case s.timedPause():

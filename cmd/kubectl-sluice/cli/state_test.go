@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ func TestNamesMatchTheController(t *testing.T) {
 	for _, c := range []struct{ plugin, controller string }{
 		{reasonAborted, rollout.ReasonAborted},
 		{conditionAnalysis, string(rollout.ConditionAnalysis)},
+		{reasonAnalysisNotStarted, rollout.ReasonAnalysisNotStarted},
 		{conditionProgressDeadline, string(rollout.ConditionProgressDeadline)},
 		{labelRollout, run.LabelRollout},
 	} {
@@ -185,6 +187,23 @@ func TestRulesOnTheControllersDecisions(t *testing.T) {
 			t.Errorf("approve: %v, retry: %v", check(actApprove, s), check(actRetry, s))
 		}
 		if got := pauseReason(s, now); got != "step 1 waits for approval (pause: {})" {
+			t.Errorf("pause reason %q", got)
+		}
+	})
+	t.Run("a run that cannot start", func(t *testing.T) {
+		r := atAnalysis()
+		d := rollout.Decide(rollout.Observed{Rollout: r, Workload: info, Now: now, RunErrors: []rollout.RunError{
+			{Request: rollout.RunRequest{Step: 1}, Err: errors.New(`AnalysisTemplate "error-rate" not found`)},
+		}})
+		r.Status = d.Status
+		s := stateOf(r)
+		if !strings.Contains(s.notStarted, `AnalysisTemplate "error-rate" not found`) {
+			t.Fatalf("not seen: %+v", r.Status.Conditions)
+		}
+		if rf := check(actApprove, s); rf == nil || !strings.Contains(rf.Error(), "fix the AnalysisTemplate") {
+			t.Errorf("approve: %v", rf)
+		}
+		if got := pauseReason(s, now); !strings.HasPrefix(got, "analysis not started: ") {
 			t.Errorf("pause reason %q", got)
 		}
 	})
