@@ -126,6 +126,7 @@ Sluice playground is up.
   export KUBECONFIG=%s
   kubectl get rollouts,analysisruns,deployments,pods -A
   kubectl get rollout rollouts-demo -o yaml
+  bin/kubectl-sluice status rollouts-demo   (the kubectl plugin: kubectl sluice, with bin/ on the PATH)
   Prometheus:         %s   (try: curl '%s/api/v1/query?query=sum(rate(http_requests_total[1m]))')
   Controller metrics: %s
   Logs:               %s
