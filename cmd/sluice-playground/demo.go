@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/cmd/kubectl-sluice/cli"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/rollout"
 )
@@ -46,18 +49,16 @@ func demo(ctx context.Context, p *playground) error {
 	}
 
 	fmt.Println("\n== Releasing demo:1.10.3, a healthy version: the analysis promotes it step by step, nobody approves")
-	if err := setImage(ctx, p, imageRepo+"1.10.3"); err != nil {
-		return err
-	}
-	if err := watchRollout(ctx, p, completed); err != nil {
+	fmt.Println("   (what follows is `kubectl sluice status rollouts-demo -w`)")
+	if err := release(ctx, p, imageRepo+"1.10.3"); err != nil {
 		return err
 	}
 
 	fmt.Println("\n== Releasing demo:1.10.4-errors, which answers 20% of requests with 5xx: the analysis rolls it back")
-	if err := setImage(ctx, p, imageRepo+"1.10.4-errors"); err != nil {
+	if err := release(ctx, p, imageRepo+"1.10.4-errors"); err != nil {
 		return err
 	}
-	if err := watchRollout(ctx, p, func(r *v1beta1.Rollout) bool {
+	if err := waitQuietly(ctx, p, func(r *v1beta1.Rollout) bool {
 		return reason(r) == rollout.ReasonAborted && r.Status.CanaryStatus.CanaryReplicas == 0
 	}); err != nil {
 		return err
@@ -67,6 +68,51 @@ func demo(ctx context.Context, p *playground) error {
 		return err
 	}
 	return watchRollout(ctx, p, completed)
+}
+
+// release sets the image and follows the release with the plugin's live
+// status view until it completes or is aborted.
+func release(ctx context.Context, p *playground, image string) error {
+	before := &v1beta1.Rollout{}
+	if err := p.client.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, before); err != nil {
+		return err
+	}
+	if err := setImage(ctx, p, image); err != nil {
+		return err
+	}
+	// status -w ends at once on a Rollout at rest: start it once the
+	// controller has taken the new version up.
+	if err := waitQuietly(ctx, p, func(r *v1beta1.Rollout) bool {
+		cs := r.Status.CanaryStatus
+		return r.Status.Phase == v1beta1.RolloutPhaseProgressing && cs != nil && (before.Status.CanaryStatus == nil || cs.CanaryRevision != before.Status.CanaryStatus.CanaryRevision)
+	}); err != nil {
+		return err
+	}
+	code := cli.Run(ctx, []string{"status", "rollouts-demo", "-w", "-n", demoNamespace, "--kubeconfig", p.cp.KubeconfigPath()},
+		genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	switch code {
+	case 0, 5: // completed; aborted
+		return ctx.Err()
+	}
+	return fmt.Errorf("kubectl sluice status -w exited %d", code)
+}
+
+// waitQuietly waits until done holds, printing nothing.
+func waitQuietly(ctx context.Context, p *playground, done func(*v1beta1.Rollout) bool) error {
+	for {
+		r := &v1beta1.Rollout{}
+		if err := p.client.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, r); err != nil {
+			return err
+		}
+		if done(r) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func completed(r *v1beta1.Rollout) bool {

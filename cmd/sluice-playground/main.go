@@ -20,9 +20,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func main() {
+	// The API client logs nothing worth showing here but would print a
+	// stack trace on its first log line without a logger.
+	ctrllog.SetLogger(logr.Discard())
 	if len(os.Args) < 2 {
 		usage()
 	}
