@@ -149,8 +149,11 @@ func (x *decider) judge(i, n int32, a *analysisv1alpha1.RolloutAnalysis, rs *ana
 		setCondition(st, ConditionAnalysis, corev1.ConditionFalse, string(rs.Phase), what+" (ignored: policy Continue)", x.Now)
 		return true
 	case analysisv1alpha1.PolicyRollback:
-		x.abort(what)
+		x.abort(what, CauseAnalysis)
 		return false
+	}
+	if c := condition(&x.Rollout.Status, ConditionAnalysis); c == nil || c.Message != what {
+		x.made(DecisionPause, CauseAnalysis) // the hold begins
 	}
 	setCondition(st, ConditionAnalysis, corev1.ConditionFalse, string(rs.Phase), what, x.Now)
 	step := x.cs.CurrentStepIndex
@@ -215,13 +218,14 @@ func (x *decider) overrides() bool {
 		a.AbortHandled = v
 		if reason(&x.d.Status) != ReasonAborted {
 			x.recordOverride("Abort", nil)
-			x.abort("aborted by a person (" + analysisv1alpha1.AbortAnnotation + ")")
+			x.abort("aborted by a person ("+analysisv1alpha1.AbortAnnotation+")", CauseManual)
 			return true
 		}
 	}
 	if v := ann[analysisv1alpha1.PromoteAnnotation]; v != "" && v != a.PromoteHandled {
 		a.PromoteHandled = v
 		x.recordOverride("Promote", a.StepRun)
+		x.made(DecisionPromote, CauseManual)
 		x.stopRuns()
 		x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
 		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
@@ -232,6 +236,7 @@ func (x *decider) overrides() bool {
 		a.RetryHandled = v
 		a.Attempt++
 		x.recordOverride("Retry", a.StepRun)
+		x.made(DecisionRetry, CauseManual)
 		removeCondition(&x.d.Status, ConditionAnalysis)
 		if reason(&x.d.Status) == ReasonAborted {
 			// A retried release starts over with fresh runs.
@@ -263,7 +268,8 @@ func (x *decider) noteHandled() {
 
 // abort stops the release: traffic back to stable, the new pods scaled
 // down, runs stopped; the workload stays frozen at its stable revision.
-func (x *decider) abort(why string) {
+func (x *decider) abort(why, cause string) {
+	x.made(DecisionRollback, cause)
 	msg := fmt.Sprintf("Rollout is aborted: %s; the workload is held at its stable revision %s: re-apply it to end the release, push a fix, or retry (%s)",
 		why, x.cs.StableRevision, analysisv1alpha1.RetryAnnotation)
 	x.setProgressing(ReasonAborted, msg)

@@ -247,3 +247,49 @@ func TestPromoteAnnotation(t *testing.T) {
 		t.Errorf("routing left behind")
 	}
 }
+
+// Each decision is counted once, with its cause.
+func TestDecisionsMade(t *testing.T) {
+	hands := func(s *releaseSim) {}
+	for _, tc := range []struct {
+		name    string
+		rollout *v1beta1.Rollout
+		verdict analysisv1alpha1.AnalysisPhase
+		after   func(s *releaseSim)
+		done    func(Decision) bool
+		want    []Made
+	}{
+		{name: "analysis promotes", rollout: withAnalysis(example1(), errorRate), verdict: analysisv1alpha1.AnalysisSuccessful, after: hands, done: healthy,
+			want: []Made{{DecisionAdvance, CauseAnalysis}, {DecisionAdvance, CauseAnalysis}, {DecisionComplete, CauseAnalysis}}},
+		{name: "a person approves, the plan times out", rollout: example1(), after: hands, done: healthy,
+			want: []Made{{DecisionAdvance, CauseManual}, {DecisionAdvance, CausePlan}, {DecisionComplete, CausePlan}}},
+		{name: "analysis rolls back", rollout: withAnalysis(example1(), errorRate), verdict: analysisv1alpha1.AnalysisFailed, after: hands, done: aborted,
+			want: []Made{{DecisionRollback, CauseAnalysis}}},
+		{name: "analysis holds once, a person approves", rollout: withAnalysis(example1(), errorRate), verdict: analysisv1alpha1.AnalysisInconclusive,
+			after: func(s *releaseSim) {
+				s.run(func(d Decision) bool { return strings.Contains(d.Status.Message, "paused") })
+				for range 3 {
+					s.reconcile()
+				}
+				s.verdict = phases(analysisv1alpha1.AnalysisSuccessful, 0)
+				s.approve()
+			},
+			done: pastStep(1),
+			want: []Made{{DecisionPause, CauseAnalysis}, {DecisionAdvance, CauseManual}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newReleaseSim(t, tc.rollout)
+			if tc.verdict != "" {
+				s.verdict = phases(tc.verdict, 1)
+				if tc.verdict == analysisv1alpha1.AnalysisSuccessful {
+					s.verdict = phases(tc.verdict, 0)
+				}
+			}
+			tc.after(s)
+			s.run(tc.done)
+			if !slices.Equal(s.made, tc.want) {
+				t.Errorf("made %v, want %v", s.made, tc.want)
+			}
+		})
+	}
+}

@@ -79,7 +79,27 @@ type Decision struct {
 	// of a grace period).
 	RequeueAfter time.Duration
 	Events       []Event
+	// Made lists the decisions taken, with their cause, for metrics.
+	Made []Made
 }
+
+// Made is a decision the release engine took, and why.
+type Made struct{ Decision, Cause string }
+
+// The decisions and causes of Made.
+const (
+	DecisionAdvance  = "advance"
+	DecisionComplete = "complete"
+	DecisionPause    = "pause"
+	DecisionRollback = "rollback"
+	DecisionPromote  = "promote"
+	DecisionRetry    = "retry"
+
+	CauseAnalysis = "analysis"
+	CauseManual   = "manual"
+	CauseDeadline = "deadline"
+	CausePlan     = "plan"
+)
 
 // decider carries one decision while it is being made.
 type decider struct {
@@ -257,12 +277,14 @@ func (x *decider) roll() {
 	case info.Settled && info.UpdateRevision == cs.StableRevision:
 		x.setProgressing(v1beta1.ProgressingReasonCancelling, msgCancelling)
 		x.event(corev1.EventTypeNormal, "RollbackDetected", "the workload's template is back at the stable revision "+cs.StableRevision+": cancelling the release")
+		x.made(DecisionRollback, CauseManual)
 		x.finalise(false)
 		return
 	case x.Rollout.Spec.Strategy.Paused && reason(&x.d.Status) != ReasonAborted:
 		x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
 		x.d.Status.Message = msgPaused
 		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
+		x.made(DecisionPause, CauseManual)
 		return
 	case info.Settled && info.UpdateRevision != cs.CanaryRevision && x.blueGreen:
 		// Kruise refuses this too: both versions run at full size.
@@ -388,11 +410,13 @@ func (x *decider) step() bool {
 				next = cs.NextStepIndex
 			}
 			x.event(corev1.EventTypeNormal, "StepReady", fmt.Sprintf("step %d/%d is done: entering step %d", i, n, next))
+			x.made(DecisionAdvance, x.advanceCause(s))
 			x.enterStep(next)
 			return true
 		}
 		cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
 		x.event(corev1.EventTypeNormal, "StepReady", fmt.Sprintf("step %d/%d is done: finalising", i, n))
+		x.made(DecisionComplete, x.advanceCause(s))
 		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
 		x.finalise(true)
 		return false
@@ -424,6 +448,7 @@ func (x *decider) checkDeadline(i, n, target int32) {
 	}
 	if c := condition(&x.d.Status, ConditionProgressDeadline); c == nil || c.Status != corev1.ConditionTrue {
 		x.event(corev1.EventTypeWarning, ReasonProgressDeadlineExceeded, msg)
+		x.made(DecisionPause, CauseDeadline)
 	}
 	setCondition(&x.d.Status, ConditionProgressDeadline, corev1.ConditionTrue, ReasonProgressDeadlineExceeded, msg, x.Now)
 	x.setMessage(msg)
@@ -519,6 +544,22 @@ func (x *decider) setMessage(m string) {
 	if x.cs != nil {
 		x.cs.Message = m
 	}
+}
+
+func (x *decider) made(decision, cause string) {
+	x.d.Made = append(x.d.Made, Made{Decision: decision, Cause: cause})
+}
+
+// advanceCause says why step s ends: a person approved it, its analysis
+// passed, or the plan (a timed pause, none) let it.
+func (x *decider) advanceCause(s v1beta1.CanaryStep) string {
+	if in := x.Rollout.Status.CanaryStatus; in != nil && in.CurrentStepState == v1beta1.CanaryStepStateReady {
+		return CauseManual
+	}
+	if s.Analysis != nil {
+		return CauseAnalysis
+	}
+	return CausePlan
 }
 
 func (x *decider) event(typ, reason, message string) {

@@ -43,9 +43,10 @@ type Reconciler struct {
 }
 
 // Observer learns each decision once it has been carried out and its
-// status written: before is the Rollout as observed, d what was decided.
+// status written: before is the Rollout as observed, d what was decided,
+// took how long the reconcile took from its start to that write.
 type Observer interface {
-	Decided(before *v1beta1.Rollout, d Decision)
+	Decided(before *v1beta1.Rollout, d Decision, took time.Duration)
 }
 
 // workloadIndex indexes Rollouts by "Kind/name" of their workload.
@@ -113,6 +114,7 @@ func (r *Reconciler) rolloutsOf(ctx context.Context, namespace, kind, name strin
 
 // Reconcile observes, decides, does one action and writes the status once.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
 	ro := &v1beta1.Rollout{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -156,7 +158,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ActionFailed", d.Action.String(), "%s: %v", d.Action, err)
 		return reconcile.Result{}, fmt.Errorf("%s: %w", d.Action, err)
 	}
-	if d.Action == RemoveFinalizer {
+	if d.Action == RemoveFinalizer { // the Rollout is gone
+		if r.Observer != nil {
+			r.Observer.Decided(before, d, time.Since(start))
+		}
 		return reconcile.Result{}, nil
 	}
 	if err := r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { *s = d.Status }); err != nil {
@@ -166,7 +171,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
 	}
 	if r.Observer != nil {
-		r.Observer.Decided(before, d)
+		r.Observer.Decided(before, d, time.Since(start))
 	}
 	if err := trafficError(calls); err != nil {
 		return reconcile.Result{}, err

@@ -55,6 +55,7 @@ type releaseSim struct {
 	verdict  func(step int32) analysisv1alpha1.AnalysisPhase
 	runs     []analysisv1alpha1.AnalysisRun
 	startErr error
+	made     []Made
 }
 
 func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
@@ -170,6 +171,7 @@ func (s *releaseSim) reconcile() Decision {
 		s.changes = append(s.changes, "RemoveFinalizer")
 	}
 	s.r.Status = d.Status
+	s.made = append(s.made, d.Made...)
 	s.now = s.now.Add(max(d.RequeueAfter, time.Second))
 	return d
 }

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -42,6 +43,7 @@ import (
 	"github.com/sluicehq/sluice/cmd/sluice-controller/internal/webhooks"
 	"github.com/sluicehq/sluice/rollout"
 	rolloutadmission "github.com/sluicehq/sluice/rollout/admission"
+	rolloutmetrics "github.com/sluicehq/sluice/rollout/metrics"
 	"github.com/sluicehq/sluice/traffic/script"
 	"github.com/sluicehq/sluice/workload"
 	"github.com/sluicehq/sluice/workload/freeze"
@@ -224,7 +226,11 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	// Scripts are read straight from the API server: one GET per call,
 	// instead of a cluster-wide ConfigMap informer.
 	scripts := script.ConfigMaps{Reader: mgr.GetAPIReader(), Namespace: o.namespace, Names: []string{script.DefaultConfigMap, script.KruiseConfigMap}}
-	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts}).SetupWithManager(mgr); err != nil {
+	recorder, err := rolloutmetrics.NewRecorder(ctrlmetrics.Registry, mgr.GetClient())
+	if err != nil {
+		return err
+	}
+	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	ao := analysisrun.Options{PrometheusAddress: o.prometheusAddress}

@@ -29,6 +29,9 @@ type PrometheusOptions struct {
 	// ExtraScrapeConfigYAML is appended to scrape_configs as is: YAML list
 	// items starting at column 0, e.g. "- job_name: x\n  static_configs: ...".
 	ExtraScrapeConfigYAML string
+	// RuleFiles are alerting and recording rule files Prometheus loads
+	// (absolute paths), evaluated every ScrapeInterval.
+	RuleFiles []string
 	// Log, when not nil, also receives Prometheus's output, each line
 	// prefixed with "[prometheus] ".
 	Log io.Writer
@@ -163,6 +166,12 @@ func prometheusConfig(o PrometheusOptions, self string) string {
 	ms := strconv.FormatInt(interval.Milliseconds(), 10) + "ms"
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n", ms, ms)
+	if len(o.RuleFiles) > 0 {
+		b.WriteString("rule_files:\n")
+		for _, f := range o.RuleFiles {
+			fmt.Fprintf(&b, "- %q\n", f)
+		}
+	}
 	fmt.Fprintf(&b, "scrape_configs:\n- job_name: prometheus\n  static_configs:\n  - targets: [%q]\n", self)
 	if len(o.Targets) > 0 {
 		quoted := make([]string, len(o.Targets))

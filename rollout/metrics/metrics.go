@@ -1,0 +1,297 @@
+// Package metrics exports the state of every release as Prometheus
+// metrics, for dashboards and alerts (deploy/grafana, deploy/prometheus).
+//
+// Two sources, each with bounded labels (namespace, rollout, and where they
+// apply metric, phase, state, decision, cause; never pods or values):
+//   - a Collector that reads Rollouts and AnalysisRuns from the manager's
+//     cache at scrape time: what is true now (phase, step, weight, canary
+//     pods, each analysis metric's last value and phase). Its series go
+//     with the objects; nothing to clean up.
+//   - a Recorder, the Rollout reconciler's Observer: what happened
+//     (decisions by cause, release durations, reconcile time of step
+//     transitions). Its series of a Rollout are deleted when the Rollout
+//     is let go.
+package metrics
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/rollout"
+	"github.com/sluicehq/sluice/traffic/route"
+)
+
+var rolloutLabels = []string{"namespace", "rollout"}
+
+func desc(name, help string, extra ...string) *prometheus.Desc {
+	return prometheus.NewDesc("sluice_"+name, help, append(append([]string{}, rolloutLabels...), extra...), nil)
+}
+
+// The Collector's series.
+var (
+	phaseDesc       = desc("rollout_phase", "1 for the Rollout's current phase (Healthy, Progressing, ...).", "phase")
+	stepStateDesc   = desc("rollout_step_state", "1 for the current step's state (StepUpgrade, StepPaused, ...), and for Aborted when the release is aborted.", "state")
+	stepDesc        = desc("rollout_step", "The current step, 1-based (0 before the first release).")
+	stepsDesc       = desc("rollout_steps", "The number of steps of the Rollout's plan.")
+	weightDesc      = desc("rollout_canary_weight", "The percentage of traffic the current step sends to the new version (0 when it routes none, or by match only).")
+	replicasDesc    = desc("rollout_canary_replicas", "Pods of the new version.")
+	readyDesc       = desc("rollout_canary_ready_replicas", "Ready pods of the new version.")
+	pausedDesc      = desc("rollout_paused", "1 while the release waits for a person: a manual pause, spec.strategy.paused, or an analysis hold.")
+	abortedDesc     = desc("rollout_aborted", "1 while the release is aborted (by its analysis or a person) and held at the stable revision.")
+	metricValueDesc = desc("analysis_metric_value", "The last measured value of an analysis metric of the Rollout's current runs (the first number of the result).", "metric", "run")
+	metricPhaseDesc = desc("analysis_metric_phase", "1 for the phase of an analysis metric of the Rollout's current runs (Running, Successful, Failed, Error, Inconclusive).", "metric", "run", "phase")
+	runPhaseDesc    = desc("analysis_run_phase", "1 for the phase of the Rollout's current runs: kind step or background.", "kind", "phase")
+)
+
+// Collector reads the releases from the manager's cache at scrape time.
+type Collector struct {
+	Reader client.Reader
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, metricValueDesc, metricPhaseDesc, runPhaseDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var rollouts v1beta1.RolloutList
+	if err := c.Reader.List(ctx, &rollouts); err != nil {
+		log.FromContext(ctx).Error(err, "listing Rollouts for metrics")
+		return
+	}
+	var runs analysisv1alpha1.AnalysisRunList
+	if err := c.Reader.List(ctx, &runs); err != nil {
+		log.FromContext(ctx).Error(err, "listing AnalysisRuns for metrics")
+		return
+	}
+	byName := map[string]*analysisv1alpha1.AnalysisRun{}
+	for i := range runs.Items {
+		byName[runs.Items[i].Namespace+"/"+runs.Items[i].Name] = &runs.Items[i]
+	}
+	for i := range rollouts.Items {
+		collectRollout(ch, &rollouts.Items[i], byName)
+	}
+}
+
+func collectRollout(ch chan<- prometheus.Metric, r *v1beta1.Rollout, runs map[string]*analysisv1alpha1.AnalysisRun) {
+	lv := []string{r.Namespace, r.Name}
+	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(append([]string{}, lv...), extra...)...)
+	}
+	st := r.Status
+	if st.Phase != "" {
+		gauge(phaseDesc, 1, string(st.Phase))
+	}
+	steps := rollout.StepsOf(r)
+	gauge(stepsDesc, float64(len(steps)))
+	gauge(stepDesc, float64(st.CurrentStepIndex))
+	aborted := progressingReason(r) == rollout.ReasonAborted
+	progressing := st.Phase == v1beta1.RolloutPhaseProgressing
+	switch {
+	case aborted:
+		gauge(stepStateDesc, 1, rollout.ReasonAborted)
+	case st.CurrentStepState != "":
+		gauge(stepStateDesc, 1, string(st.CurrentStepState))
+	}
+	gauge(abortedDesc, boolf(progressing && aborted))
+	gauge(pausedDesc, boolf(progressing && !aborted && waiting(r)))
+
+	var replicas, ready int32
+	switch {
+	case st.CanaryStatus != nil:
+		replicas, ready = st.CanaryStatus.CanaryReplicas, st.CanaryStatus.CanaryReadyReplicas
+	case st.BlueGreenStatus != nil:
+		replicas, ready = st.BlueGreenStatus.UpdatedReplicas, st.BlueGreenStatus.UpdatedReadyReplicas
+	}
+	if !progressing {
+		replicas, ready = 0, 0
+	}
+	gauge(replicasDesc, float64(replicas))
+	gauge(readyDesc, float64(ready))
+	gauge(weightDesc, float64(weight(r, steps, progressing && !aborted)))
+
+	if a := st.Analysis; a != nil {
+		for kind, rs := range map[string]*analysisv1alpha1.RunStatus{"step": a.StepRun, "background": a.BackgroundRun} {
+			if rs == nil || rs.Phase == "" {
+				continue
+			}
+			gauge(runPhaseDesc, 1, kind, string(rs.Phase))
+			if run := runs[r.Namespace+"/"+rs.Name]; run != nil {
+				collectRun(gauge, run)
+			}
+		}
+	}
+}
+
+func collectRun(gauge func(*prometheus.Desc, float64, ...string), run *analysisv1alpha1.AnalysisRun) {
+	for _, m := range run.Status.MetricResults {
+		if m.Phase != "" {
+			gauge(metricPhaseDesc, 1, m.Name, run.Name, string(m.Phase))
+		}
+		if n := len(m.Measurements); n > 0 {
+			if v, ok := firstNumber(m.Measurements[n-1].Value); ok {
+				gauge(metricValueDesc, v, m.Name, run.Name)
+			}
+		}
+	}
+}
+
+// firstNumber reads the first number of a measured value as the run
+// shows it: "[0.2]", "0.2", "[0.1 0.3]"; not NaN or text.
+func firstNumber(s string) (float64, bool) {
+	f := strings.Fields(strings.NewReplacer("[", " ", "]", " ", ",", " ").Replace(s))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return v, err == nil && v == v // v == v: not NaN
+}
+
+// weight is the current step's traffic while it is routed.
+func weight(r *v1beta1.Rollout, steps []v1beta1.CanaryStep, routed bool) int32 {
+	i := r.Status.CurrentStepIndex
+	if !routed || i < 1 || int(i) > len(steps) || steps[i-1].Traffic == nil {
+		return 0
+	}
+	switch r.Status.CurrentStepState {
+	case v1beta1.CanaryStepStateInit, v1beta1.CanaryStepStateUpgrade:
+		return 0 // not routed yet at this step (the previous step's may still apply)
+	}
+	w, err := route.ParseWeight(*steps[i-1].Traffic)
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+// waiting reports a release that waits for a person.
+func waiting(r *v1beta1.Rollout) bool {
+	if r.Spec.Strategy.Paused || progressingReason(r) == v1beta1.ProgressingReasonPaused {
+		return true
+	}
+	msg := r.Status.Message
+	return strings.Contains(msg, "manually confirm") || strings.Contains(msg, ", paused: ")
+}
+
+func progressingReason(r *v1beta1.Rollout) string {
+	for _, c := range r.Status.Conditions {
+		if c.Type == v1beta1.RolloutConditionProgressing {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Recorder counts what the release engine decided. It is the Rollout
+// reconciler's Observer.
+type Recorder struct {
+	decisions   *prometheus.CounterVec
+	durations   *prometheus.HistogramVec
+	transitions *prometheus.HistogramVec
+}
+
+var _ rollout.Observer = (*Recorder)(nil)
+
+// NewRecorder makes the Recorder and registers it (and a Collector on
+// reader) with reg.
+func NewRecorder(reg prometheus.Registerer, reader client.Reader) (*Recorder, error) {
+	r := &Recorder{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rollout_decisions_total",
+			Help: "Decisions the release engine took: advance, complete, pause, rollback, promote or retry, caused by analysis, a person (manual), a progress deadline or the plan.",
+		}, append(append([]string{}, rolloutLabels...), "decision", "cause")),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_release_duration_seconds",
+			Help:    "How long releases took, from start to completion, cancellation or abort, by outcome.",
+			Buckets: []float64{30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
+		}, append(append([]string{}, rolloutLabels...), "outcome")),
+		transitions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_step_transition_seconds",
+			Help:    "The controller's own time for a reconcile that moves a release to another step or state: from the reconcile's start to its status write.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, rolloutLabels),
+	}
+	for _, c := range []prometheus.Collector{r.decisions, r.durations, r.transitions, &Collector{Reader: reader}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Decided implements rollout.Observer.
+func (r *Recorder) Decided(before *v1beta1.Rollout, d rollout.Decision, took time.Duration) {
+	ns, name := before.Namespace, before.Name
+	if d.Action == rollout.RemoveFinalizer {
+		labels := prometheus.Labels{"namespace": ns, "rollout": name}
+		r.decisions.DeletePartialMatch(labels)
+		r.durations.DeletePartialMatch(labels)
+		r.transitions.DeletePartialMatch(labels)
+		return
+	}
+	for _, m := range d.Made {
+		r.decisions.WithLabelValues(ns, name, m.Decision, m.Cause).Inc()
+	}
+	if before.Status.CurrentStepIndex != d.Status.CurrentStepIndex || before.Status.CurrentStepState != d.Status.CurrentStepState {
+		r.transitions.WithLabelValues(ns, name).Observe(took.Seconds())
+	}
+	if outcome := outcome(before, d); outcome != "" {
+		if start := progressingSince(before); !start.IsZero() {
+			r.durations.WithLabelValues(ns, name, outcome).Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+// outcome is how a release ended in d, if it did: completed, cancelled or
+// aborted.
+func outcome(before *v1beta1.Rollout, d rollout.Decision) string {
+	for _, m := range d.Made {
+		if m.Decision == rollout.DecisionRollback && progressingReason(before) != rollout.ReasonAborted && strings.Contains(d.Status.Message, "aborted") {
+			return "aborted"
+		}
+	}
+	if before.Status.Phase == v1beta1.RolloutPhaseProgressing && d.Status.Phase == v1beta1.RolloutPhaseHealthy {
+		for _, c := range d.Status.Conditions {
+			if c.Type == v1beta1.RolloutConditionSucceeded {
+				if c.Status == "True" {
+					return "completed"
+				}
+				return "cancelled"
+			}
+		}
+	}
+	return ""
+}
+
+// progressingSince is when the release began: the Progressing condition's
+// last transition to True.
+func progressingSince(r *v1beta1.Rollout) time.Time {
+	for _, c := range r.Status.Conditions {
+		if c.Type == v1beta1.RolloutConditionProgressing {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
+}
