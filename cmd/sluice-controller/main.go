@@ -211,8 +211,11 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 	}
 	decoder := admission.NewDecoder(mgr.GetScheme())
 	srv := mgr.GetWebhookServer()
+	// Admission reads from the API server, not the cache: a template and
+	// the Rollout that names it are often applied together (one kubectl
+	// apply), and the cache may not have the template yet.
 	srv.Register(rolloutadmission.Path, &webhook.Admission{Handler: &rolloutadmission.Validator{
-		Client:  mgr.GetClient(),
+		Client:  mgr.GetAPIReader(),
 		Decoder: decoder,
 		Options: rolloutadmission.Options{PartitionPercentLimit: o.partitionPercentLimit},
 	}})

@@ -15,6 +15,7 @@ package metrics
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,12 @@ var (
 	metricValueDesc = desc("analysis_metric_value", "The last measured value of an analysis metric of the Rollout's current runs (the first number of the result).", "metric", "run")
 	metricPhaseDesc = desc("analysis_metric_phase", "1 for the phase of an analysis metric of the Rollout's current runs (Running, Successful, Failed, Error, Inconclusive).", "metric", "run", "phase")
 	runPhaseDesc    = desc("analysis_run_phase", "1 for the phase of the Rollout's current runs: kind step or background.", "kind", "phase")
+	thresholdDesc   = desc("analysis_metric_threshold", "The bound of an analysis metric's condition when it is a plain comparison of the first result (result[0] < 0.05): condition success or failure, op the comparison.", "metric", "run", "condition", "op")
 )
+
+// plainComparison matches a condition that compares the first result with
+// a number, the shape whose bound a dashboard can draw.
+var plainComparison = regexp.MustCompile(`^\s*result(?:\[0\])?\s*(<=|<|>=|>)\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$`)
 
 // Collector reads the releases from the manager's cache at scrape time.
 type Collector struct {
@@ -60,7 +66,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, metricValueDesc, metricPhaseDesc, runPhaseDesc} {
+	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, metricValueDesc, metricPhaseDesc, runPhaseDesc, thresholdDesc} {
 		ch <- d
 	}
 }
@@ -139,6 +145,15 @@ func collectRollout(ch chan<- prometheus.Metric, r *v1beta1.Rollout, runs map[st
 }
 
 func collectRun(gauge func(*prometheus.Desc, float64, ...string), run *analysisv1alpha1.AnalysisRun) {
+	for _, m := range run.Spec.Metrics {
+		for condition, expr := range map[string]string{"success": m.SuccessCondition, "failure": m.FailureCondition} {
+			if g := plainComparison.FindStringSubmatch(expr); g != nil {
+				if v, err := strconv.ParseFloat(g[2], 64); err == nil {
+					gauge(thresholdDesc, v, m.Name, run.Name, condition, g[1])
+				}
+			}
+		}
+	}
 	for _, m := range run.Status.MetricResults {
 		if m.Phase != "" {
 			gauge(metricPhaseDesc, 1, m.Name, run.Name, string(m.Phase))

@@ -40,6 +40,10 @@ func releasing() *v1beta1.Rollout {
 func run() *analysisv1alpha1.AnalysisRun {
 	return &analysisv1alpha1.AnalysisRun{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-abc-2"},
+		Spec: analysisv1alpha1.AnalysisRunSpec{Metrics: []analysisv1alpha1.Metric{
+			{Name: "error-rate", SuccessCondition: "result[0] < 0.05"},
+			{Name: "idle", SuccessCondition: "len(result) > 0 && result[0] > 1"},
+		}},
 		Status: analysisv1alpha1.AnalysisRunStatus{Phase: analysisv1alpha1.AnalysisRunning, MetricResults: []analysisv1alpha1.MetricResult{
 			{Name: "error-rate", Phase: analysisv1alpha1.AnalysisRunning, Measurements: []analysisv1alpha1.Measurement{{Value: "[0.5]"}, {Value: "[0.012]"}}},
 			{Name: "idle", Phase: analysisv1alpha1.AnalysisInconclusive, Measurements: []analysisv1alpha1.Measurement{{Value: "[NaN]"}}},
@@ -83,6 +87,11 @@ sluice_rollout_step_state{namespace="shop",rollout="web",state="StepMetricsAnaly
 	names := []string{"sluice_analysis_metric_value", "sluice_rollout_canary_ready_replicas", "sluice_rollout_canary_weight", "sluice_rollout_phase", "sluice_rollout_step", "sluice_rollout_step_state"}
 	if err := testutil.CollectAndCompare(&Collector{Reader: c}, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
+	}
+	// A plain comparison's bound is exported; an expression is not.
+	if got := gather(t, &Collector{Reader: c}); got[`sluice_analysis_metric_threshold{condition="success",metric="error-rate",namespace="shop",op="<",rollout="web",run="web-abc-2"}`] != 0.05 ||
+		testutil.CollectAndCount(&Collector{Reader: c}, "sluice_analysis_metric_threshold") != 1 {
+		t.Errorf("thresholds: %v", got)
 	}
 	// NaN is no value; its phase is still shown.
 	if n := testutil.CollectAndCount(&Collector{Reader: c}, "sluice_analysis_metric_phase"); n != 2 {
