@@ -32,22 +32,12 @@ const (
 	imageBad = "openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.3-errors"
 )
 
-// startRelease creates the guide's echoserver (5 pods) and Ingress, the
-// error-rate template (docs/examples' unless template is given) and the
-// Rollout of docs/examples, then releases image.
+// startRelease creates the guide's Example 1 with analysis (the given
+// template instead of docs/examples', when set), then releases image.
 func (f *fixture) startRelease(template, image string) {
 	f.t.Helper()
-	root := framework.RepoRoot()
-	files := []string{root + "/e2e/testdata/guide/echoserver.yaml", root + "/e2e/testdata/guide/example1-ingress.yaml"}
-	if template == "" {
-		files = append(files, root+"/docs/examples/error-rate-template.yaml")
-	} else {
-		f.template(template)
-	}
-	for _, file := range append(files, root+"/docs/examples/example1-analysis-rollout.yaml") {
-		if _, err := framework.CreateFile(f.ctx, f.c, f.ns, file); err != nil {
-			f.t.Fatal(err)
-		}
+	if err := framework.CreateExample1(f.ctx, f.c, f.ns, template); err != nil {
+		f.t.Fatal(err)
 	}
 	f.waitRollout("Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
 	f.setImage(image)
@@ -55,13 +45,7 @@ func (f *fixture) startRelease(template, image string) {
 
 func (f *fixture) setImage(image string) {
 	f.t.Helper()
-	d := &appsv1.Deployment{}
-	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver"}, d); err != nil {
-		f.t.Fatal(err)
-	}
-	patch := client.MergeFrom(d.DeepCopy())
-	d.Spec.Template.Spec.Containers[0].Image = image
-	if err := f.c.Patch(f.ctx, d, patch); err != nil {
+	if err := framework.SetImage(f.ctx, f.c, f.ns, "echoserver", image); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -190,23 +174,7 @@ func TestReleaseRolledBackByAnalysis(t *testing.T) {
 func TestReleasePausedWhenPrometheusIsDown(t *testing.T) {
 	f := newFixture(t)
 	f.ctx = withTimeout(t, 4*time.Minute)
-	template := fmt.Sprintf(`apiVersion: analysis.sluice.dev/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: error-rate}
-spec:
-  metrics:
-  - name: error-rate
-    interval: 1s
-    count: 2
-    consecutiveErrorLimit: 1
-    successCondition: result[0] < 0.05
-    provider:
-      prometheus:
-        address: http://127.0.0.1:9
-        timeout: 1s
-        query: %q
-`, errorRate)
-	f.startRelease(template, imageV2)
+	f.startRelease(framework.UnreachableTemplate, imageV2)
 	r := f.waitRollout("the release to pause", func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "paused: analysis of step 1") })
 	if !strings.Contains(r.Status.Message, "Prometheus at http://127.0.0.1:9 could not be reached") {
 		t.Errorf("message %q", r.Status.Message)

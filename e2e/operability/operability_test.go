@@ -15,7 +15,6 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
-	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -38,9 +37,9 @@ func TestDashboardAndAlerts(t *testing.T) {
 	prom := startPrometheus(ctx, t, filepath.Join(root, "deploy", "prometheus", "alerts.yaml"))
 	api := promv1.NewAPI(mustClient(t, prom.URL()))
 
-	good := startRelease(ctx, t, "", imageRepo+"1.10.3")          // promoted by its analysis
-	bad := startRelease(ctx, t, "", imageRepo+"1.10.3-errors")    // aborted by its analysis
-	held := startRelease(ctx, t, unreachable, imageRepo+"1.10.3") // analysis Error: held
+	good := startRelease(ctx, t, "", imageRepo+"1.10.3")                            // promoted by its analysis
+	bad := startRelease(ctx, t, "", imageRepo+"1.10.3-errors")                      // aborted by its analysis
+	held := startRelease(ctx, t, framework.UnreachableTemplate, imageRepo+"1.10.3") // analysis Error: held
 	waitRollout(ctx, t, good, "completed", func(r *v1beta1.Rollout) bool {
 		return r.Status.Phase == v1beta1.RolloutPhaseHealthy && r.Status.CurrentStepState == v1beta1.CanaryStepStateCompleted
 	})
@@ -89,50 +88,17 @@ func TestDashboardAndAlerts(t *testing.T) {
 	expectData(ctx, t, api, "alert SluiceControllerDown", rules["SluiceControllerDown"], "")
 }
 
-// unreachable is an error-rate template whose Prometheus does not answer.
-const unreachable = `apiVersion: analysis.sluice.dev/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: error-rate}
-spec:
-  metrics:
-  - name: error-rate
-    interval: 1s
-    count: 2
-    consecutiveErrorLimit: 1
-    successCondition: result[0] < 0.05
-    provider:
-      prometheus:
-        address: http://127.0.0.1:9
-        timeout: 1s
-        query: sum(rate(http_requests_total{namespace="{{ .namespace }}"}[10s]))
-`
-
-// startRelease creates docs/examples' Example 1 with analysis (and the
-// given template instead of the example's, when set) in a namespace of its
-// own and releases image.
+// startRelease creates Example 1 with analysis (the given template
+// instead of docs/examples', when set) in a namespace of its own and
+// releases image.
 func startRelease(ctx context.Context, t *testing.T, template, image string) string {
 	t.Helper()
-	ns, c := env.Namespace(t), env.Client
-	root := framework.RepoRoot()
-	files := []string{filepath.Join(root, "e2e", "testdata", "guide", "echoserver.yaml"), filepath.Join(root, "e2e", "testdata", "guide", "example1-ingress.yaml")}
-	if template == "" {
-		files = append(files, filepath.Join(root, "docs", "examples", "error-rate-template.yaml"))
-	} else if _, err := framework.Create(ctx, c, ns, []byte(template)); err != nil {
+	ns := env.Namespace(t)
+	if err := framework.CreateExample1(ctx, env.Client, ns, template); err != nil {
 		t.Fatal(err)
-	}
-	for _, f := range append(files, filepath.Join(root, "docs", "examples", "example1-analysis-rollout.yaml")) {
-		if _, err := framework.CreateFile(ctx, c, ns, f); err != nil {
-			t.Fatal(err)
-		}
 	}
 	waitRollout(ctx, t, ns, "Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
-	d := &appsv1.Deployment{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "echoserver"}, d); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(d.DeepCopy())
-	d.Spec.Template.Spec.Containers[0].Image = image
-	if err := c.Patch(ctx, d, patch); err != nil {
+	if err := framework.SetImage(ctx, env.Client, ns, "echoserver", image); err != nil {
 		t.Fatal(err)
 	}
 	return ns

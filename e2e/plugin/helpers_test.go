@@ -133,10 +133,7 @@ func (f *fixture) deployment() *appsv1.Deployment {
 
 func (f *fixture) setImage(image string) {
 	f.t.Helper()
-	d := f.deployment()
-	patch := client.MergeFrom(d.DeepCopy())
-	d.Spec.Template.Spec.Containers[0].Image = image
-	if err := f.c.Patch(f.ctx, d, patch); err != nil {
+	if err := framework.SetImage(f.ctx, f.c, f.ns, "echoserver", image); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -225,31 +225,12 @@ func TestAnalysisRollbackThenUndo(t *testing.T) {
 	}
 }
 
-// unreachable is an error-rate template whose Prometheus cannot be
-// reached: the verdict is Error, which holds the release (policy Pause).
-const unreachable = `apiVersion: analysis.sluice.dev/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: error-rate}
-spec:
-  metrics:
-  - name: error-rate
-    interval: 1s
-    count: 2
-    consecutiveErrorLimit: 1
-    successCondition: result[0] < 0.05
-    provider:
-      prometheus:
-        address: http://127.0.0.1:9
-        timeout: 1s
-        query: sum(rate(http_requests_total{namespace="{{ .namespace }}",pod_template_hash="{{ .canaryRevision }}",code=~"5.."}[10s]))
-`
-
 // A release held by its analysis (Prometheus unreachable): get and status
 // say so and why, retry runs the analysis again (a fresh run), and approve
 // goes on past the verdict, which is recorded as an override.
 func TestHeldByAnalysis(t *testing.T) {
 	f := newFixture(t, 5*time.Minute)
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(unreachable)); err != nil {
+	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(framework.UnreachableTemplate)); err != nil {
 		t.Fatal(err)
 	}
 	f.startExample1(imageV2, "docs/examples/example1-analysis-rollout.yaml")
