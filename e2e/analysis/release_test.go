@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -312,6 +315,21 @@ spec:
 	defer cancel()
 	if err := prom.Restart(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// A person retries once Prometheus has data again: right after its
+	// restart a 10s rate has too few samples and the verdict would be
+	// Inconclusive (no data), another hold.
+	api, err := promapi.NewClient(promapi.Config{Address: prom.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasData := fmt.Sprintf(`sum(rate(http_requests_total{namespace=%q}[10s]))`, f.ns)
+	if err := framework.Poll(ctx, time.Minute, func() (bool, error) {
+		v, _, _, err := promv1.NewAPI(api).Query(ctx, hasData, time.Now())
+		vec, ok := v.(model.Vector)
+		return err == nil && ok && len(vec) > 0, nil
+	}); err != nil {
+		t.Fatalf("the restarted Prometheus has no data: %v", err)
 	}
 	f.annotate(v1alpha1.RetryAnnotation, "after-prometheus-restart")
 	r = f.waitRollout("the release to complete", completed)
