@@ -164,7 +164,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, nil
 	}
-	if err := r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { *s = d.Status }); err != nil {
+	if err := r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { *s = d.Status }); apierrors.IsConflict(err) {
+		// Someone wrote the Rollout meanwhile (an approval, our own stale
+		// cache): decide again on the new version; not an error.
+		log.FromContext(ctx).V(1).Info("the Rollout changed meanwhile; deciding again")
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
+	} else if err != nil {
 		return reconcile.Result{}, err
 	}
 	for _, e := range d.Events {
@@ -207,12 +212,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, ro *v1beta1.Rollout, set f
 	if equality.Semantic.DeepEqual(orig.Status, ro.Status) {
 		return nil
 	}
-	err := r.Client.Status().Patch(ctx, ro, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(err) {
-		return fmt.Errorf("the Rollout changed meanwhile; retrying: %w", err)
-	}
-	return err
+	return r.Client.Status().Patch(ctx, ro, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 }
+
+// conflictRetry is how soon a reconcile whose status write lost a race
+// runs again (the cache has usually caught up by then).
+const conflictRetry = 50 * time.Millisecond
 
 // labelWorkload puts the workload-type label on the workload, so that the
 // freeze webhook (whose objectSelector requires it) sees its updates.
