@@ -229,7 +229,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	// Scripts are read straight from the API server: one GET per call,
 	// instead of a cluster-wide ConfigMap informer.
 	scripts := script.ConfigMaps{Reader: mgr.GetAPIReader(), Namespace: o.namespace, Names: []string{script.DefaultConfigMap, script.KruiseConfigMap}}
-	recorder, err := rolloutmetrics.NewRecorder(ctrlmetrics.Registry, mgr.GetClient())
+	recorder, err := rolloutmetrics.NewRecorder(ctrlmetrics.Registry, mgr.GetClient(), mgr.Elected())
 	if err != nil {
 		return err
 	}

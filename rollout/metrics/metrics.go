@@ -10,7 +10,13 @@
 //   - a Recorder, the Rollout reconciler's Observer: what happened
 //     (decisions by cause, release durations, reconcile time of step
 //     transitions). Its series of a Rollout are deleted when the Rollout
-//     is let go.
+//     is let go, and at the next scrape after it left the cache otherwise
+//     (its finalizer removed by hand).
+//
+// Only the leader exports: every replica of the manager has the same
+// cache, and a dashboard that sums over replicas would count each release
+// once per replica. A replica waiting for the lease serves controller-
+// runtime's metrics only.
 package metrics
 
 import (
@@ -18,9 +24,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -42,7 +50,7 @@ var (
 	stepStateDesc   = desc("rollout_step_state", "1 for the current step's state (StepUpgrade, StepPaused, ...), and for Aborted when the release is aborted.", "state")
 	stepDesc        = desc("rollout_step", "The current step, 1-based (0 before the first release).")
 	stepsDesc       = desc("rollout_steps", "The number of steps of the Rollout's plan.")
-	weightDesc      = desc("rollout_canary_weight", "The percentage of traffic the current step sends to the new version (0 when it routes none, or by match only).")
+	weightDesc      = desc("rollout_canary_weight", "The percentage of traffic routed to the new version: the current step's, the previous step's while this one's pods come up; 0 when none is routed, or by request match only.")
 	replicasDesc    = desc("rollout_canary_replicas", "Pods of the new version.")
 	readyDesc       = desc("rollout_canary_ready_replicas", "Ready pods of the new version.")
 	pausedDesc      = desc("rollout_paused", "1 while the release waits for a person: a manual pause, spec.strategy.paused, or an analysis hold.")
@@ -60,6 +68,12 @@ var plainComparison = regexp.MustCompile(`^\s*result(?:\[0\])?\s*(<=|<|>=|>)\s*(
 // Collector reads the releases from the manager's cache at scrape time.
 type Collector struct {
 	Reader client.Reader
+	// Elected, when not nil, is closed once this replica leads (the
+	// manager's Elected()); until then the Collector exports nothing.
+	Elected <-chan struct{}
+	// listed, when not nil, learns the Rollouts a successful scrape found,
+	// and when it began listing them.
+	listed func(since time.Time, present map[types.NamespacedName]bool)
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -73,8 +87,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if !leading(c.Elected) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	since := time.Now()
 	var rollouts v1beta1.RolloutList
 	if err := c.Reader.List(ctx, &rollouts); err != nil {
 		log.FromContext(ctx).Error(err, "listing Rollouts for metrics")
@@ -89,8 +107,26 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for i := range runs.Items {
 		byName[runs.Items[i].Namespace+"/"+runs.Items[i].Name] = &runs.Items[i]
 	}
+	present := map[types.NamespacedName]bool{}
 	for i := range rollouts.Items {
 		collectRollout(ch, &rollouts.Items[i], byName)
+		present[client.ObjectKeyFromObject(&rollouts.Items[i])] = true
+	}
+	if c.listed != nil {
+		c.listed(since, present)
+	}
+}
+
+// leading reports whether elected is nil or closed.
+func leading(elected <-chan struct{}) bool {
+	if elected == nil {
+		return true
+	}
+	select {
+	case <-elected:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -177,15 +213,27 @@ func firstNumber(s string) (float64, bool) {
 	return v, err == nil && v == v // v == v: not NaN
 }
 
-// weight is the current step's traffic while it is routed.
+// weight is the percentage of traffic the new version gets: the current
+// step's while it is routed. While a step's pods come up (StepInit,
+// StepUpgrade) the previous step's routing still holds, unless this step
+// routes nothing (then everything went to stable before the upgrade).
 func weight(r *v1beta1.Rollout, steps []v1beta1.CanaryStep, routed bool) int32 {
-	i := r.Status.CurrentStepIndex
-	if !routed || i < 1 || int(i) > len(steps) || steps[i-1].Traffic == nil {
+	i := int(r.Status.CurrentStepIndex)
+	if !routed || len(rollout.RoutingsOf(r)) == 0 || i < 1 || i > len(steps) {
 		return 0
 	}
 	switch r.Status.CurrentStepState {
 	case v1beta1.CanaryStepStateInit, v1beta1.CanaryStepStateUpgrade:
-		return 0 // not routed yet at this step (the previous step's may still apply)
+		if !hasRoute(steps[i-1]) {
+			return 0
+		}
+		i-- // not routed yet at this step: the previous step's holds
+		if i < 1 {
+			return 0
+		}
+	}
+	if steps[i-1].Traffic == nil {
+		return 0 // by match only, or none
 	}
 	w, err := route.ParseWeight(*steps[i-1].Traffic)
 	if err != nil {
@@ -193,6 +241,8 @@ func weight(r *v1beta1.Rollout, steps []v1beta1.CanaryStep, routed bool) int32 {
 	}
 	return w
 }
+
+func hasRoute(s v1beta1.CanaryStep) bool { return s.Traffic != nil || len(s.Matches) > 0 }
 
 // waiting reports a release that waits for a person.
 func waiting(r *v1beta1.Rollout) bool {
@@ -225,14 +275,21 @@ type Recorder struct {
 	decisions   *prometheus.CounterVec
 	durations   *prometheus.HistogramVec
 	transitions *prometheus.HistogramVec
+	state       *Collector
+
+	mu sync.Mutex
+	// last is when each Rollout with series was last recorded.
+	last map[types.NamespacedName]time.Time
 }
 
 var _ rollout.Observer = (*Recorder)(nil)
 
-// NewRecorder makes the Recorder and registers it (and a Collector on
-// reader) with reg.
-func NewRecorder(reg prometheus.Registerer, reader client.Reader) (*Recorder, error) {
+// NewRecorder makes the Recorder and registers it with reg, together with
+// a Collector on reader. elected is the manager's Elected(): nothing is
+// exported before this replica leads (nil: at once).
+func NewRecorder(reg prometheus.Registerer, reader client.Reader, elected <-chan struct{}) (*Recorder, error) {
 	r := &Recorder{
+		last: map[types.NamespacedName]time.Time{},
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rollout_decisions_total",
 			Help: "Decisions the release engine took: advance, complete, pause, rollback, promote or retry, caused by analysis, a person (manual), a progress deadline or the plan.",
@@ -248,24 +305,43 @@ func NewRecorder(reg prometheus.Registerer, reader client.Reader) (*Recorder, er
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, rolloutLabels),
 	}
-	for _, c := range []prometheus.Collector{r.decisions, r.durations, r.transitions, &Collector{Reader: reader}} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	r.state = &Collector{Reader: reader, Elected: elected, listed: r.forgetAbsent}
+	if err := reg.Register(r); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+var _ prometheus.Collector = (*Recorder)(nil)
+
+// Describe implements prometheus.Collector.
+func (r *Recorder) Describe(ch chan<- *prometheus.Desc) {
+	r.state.Describe(ch)
+	r.decisions.Describe(ch)
+	r.durations.Describe(ch)
+	r.transitions.Describe(ch)
+}
+
+// Collect implements prometheus.Collector: the state first, which forgets
+// the Rollouts gone from the cache, then what was recorded.
+func (r *Recorder) Collect(ch chan<- prometheus.Metric) {
+	r.state.Collect(ch)
+	r.decisions.Collect(ch)
+	r.durations.Collect(ch)
+	r.transitions.Collect(ch)
 }
 
 // Decided implements rollout.Observer.
 func (r *Recorder) Decided(before *v1beta1.Rollout, d rollout.Decision, took time.Duration) {
 	ns, name := before.Namespace, before.Name
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if d.Action == rollout.RemoveFinalizer {
-		labels := prometheus.Labels{"namespace": ns, "rollout": name}
-		r.decisions.DeletePartialMatch(labels)
-		r.durations.DeletePartialMatch(labels)
-		r.transitions.DeletePartialMatch(labels)
+		r.forget(key)
 		return
 	}
+	r.last[key] = time.Now()
 	for _, m := range d.Made {
 		r.decisions.WithLabelValues(ns, name, m.Decision, m.Cause).Inc()
 	}
@@ -277,6 +353,28 @@ func (r *Recorder) Decided(before *v1beta1.Rollout, d rollout.Decision, took tim
 			r.durations.WithLabelValues(ns, name, outcome).Observe(time.Since(start).Seconds())
 		}
 	}
+}
+
+// forgetAbsent deletes the series of Rollouts that a scrape begun at
+// since did not find, unless they were recorded after since (created
+// meanwhile).
+func (r *Recorder) forgetAbsent(since time.Time, present map[types.NamespacedName]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, at := range r.last {
+		if !present[key] && at.Before(since) {
+			r.forget(key)
+		}
+	}
+}
+
+// forget deletes a Rollout's series; r.mu is held.
+func (r *Recorder) forget(key types.NamespacedName) {
+	labels := prometheus.Labels{"namespace": key.Namespace, "rollout": key.Name}
+	r.decisions.DeletePartialMatch(labels)
+	r.durations.DeletePartialMatch(labels)
+	r.transitions.DeletePartialMatch(labels)
+	delete(r.last, key)
 }
 
 // outcome is how a release ended in d, if it did: completed, cancelled or

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -27,7 +28,7 @@ func releasing() *v1beta1.Rollout {
 	r := &v1beta1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
 	r.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{Steps: []v1beta1.CanaryStep{
 		{Replicas: &one}, {Replicas: &half, TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w50}}, {Replicas: &all},
-	}}
+	}, TrafficRoutings: []v1beta1.TrafficRoutingRef{{Service: "web", Ingress: &v1beta1.IngressTrafficRouting{Name: "web"}}}}
 	r.Status = v1beta1.RolloutStatus{
 		Phase: v1beta1.RolloutPhaseProgressing, CurrentStepIndex: 2, CurrentStepState: v1beta1.CanaryStepStateMetricsAnalysis,
 		CanaryStatus: &v1beta1.CanaryStatus{CanaryReplicas: 5, CanaryReadyReplicas: 4},
@@ -71,7 +72,7 @@ sluice_analysis_metric_value{metric="error-rate",namespace="shop",rollout="web",
 # HELP sluice_rollout_canary_ready_replicas Ready pods of the new version.
 # TYPE sluice_rollout_canary_ready_replicas gauge
 sluice_rollout_canary_ready_replicas{namespace="shop",rollout="web"} 4
-# HELP sluice_rollout_canary_weight The percentage of traffic the current step sends to the new version (0 when it routes none, or by match only).
+# HELP sluice_rollout_canary_weight The percentage of traffic routed to the new version: the current step's, the previous step's while this one's pods come up; 0 when none is routed, or by request match only.
 # TYPE sluice_rollout_canary_weight gauge
 sluice_rollout_canary_weight{namespace="shop",rollout="web"} 50
 # HELP sluice_rollout_phase 1 for the Rollout's current phase (Healthy, Progressing, ...).
@@ -136,7 +137,8 @@ func TestCollectorForgetsDeletedRollouts(t *testing.T) {
 
 func TestRecorder(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	rec, err := NewRecorder(reg, newClient(t))
+	c := newClient(t, releasing())
+	rec, err := NewRecorder(reg, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +171,180 @@ func TestRecorder(t *testing.T) {
 
 	// Let go: the Rollout's series go.
 	rec.Decided(before, rollout.Decision{Action: rollout.RemoveFinalizer}, 0)
+	if err := c.Delete(context.Background(), releasing()); err != nil {
+		t.Fatal(err)
+	}
 	for series := range gather(t, reg) {
 		if strings.Contains(series, `rollout="web"`) {
 			t.Errorf("%s left after the Rollout went", series)
 		}
+	}
+}
+
+// A Rollout deleted without the controller letting it go (its finalizer
+// removed by hand) loses its series at the next scrape; one recorded while
+// that scrape was listing keeps them.
+func TestRecorderForgetsRolloutsGoneFromTheCache(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewPedanticRegistry()
+	other := releasing()
+	other.Name = "api"
+	c := newClient(t, releasing(), other)
+	rec, err := NewRecorder(reg, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance := rollout.Decision{Status: releasing().Status, Made: []rollout.Made{{Decision: rollout.DecisionAdvance, Cause: rollout.CausePlan}}}
+	rec.Decided(releasing(), advance, 0)
+	rec.Decided(other, advance, 0)
+	if got := gather(t, reg); got[`sluice_rollout_decisions_total{cause="plan",decision="advance",namespace="shop",rollout="web"}`] != 1 {
+		t.Fatalf("decision not counted: %v", got)
+	}
+	if err := c.Delete(ctx, releasing()); err != nil {
+		t.Fatal(err)
+	}
+	got := gather(t, reg)
+	for series := range got {
+		if strings.Contains(series, `rollout="web"`) {
+			t.Errorf("%s left after the Rollout went", series)
+		}
+	}
+	if got[`sluice_rollout_decisions_total{cause="plan",decision="advance",namespace="shop",rollout="api"}`] != 1 {
+		t.Errorf("the other Rollout's decisions went too: %v", got)
+	}
+
+	// Recorded after the scrape began listing: kept (the cache may not
+	// have it yet).
+	rec.Decided(releasing(), advance, 0)
+	rec.forgetAbsent(time.Now().Add(-time.Minute), map[types.NamespacedName]bool{})
+	if n := testutil.CollectAndCount(rec.decisions); n != 2 {
+		t.Errorf("%d decision series, want 2 (recorded after the list began)", n)
+	}
+}
+
+// A replica that does not lead exports no release series: every replica
+// has the same cache, and dashboards sum over replicas.
+func TestCollectorOnlyOnTheLeader(t *testing.T) {
+	elected := make(chan struct{})
+	col := &Collector{Reader: newClient(t, releasing(), run()), Elected: elected}
+	if n := testutil.CollectAndCount(col); n != 0 {
+		t.Errorf("%d series before this replica leads", n)
+	}
+	close(elected)
+	if n := testutil.CollectAndCount(col); n == 0 {
+		t.Error("no series once this replica leads")
+	}
+}
+
+// Label names are the documented bounded set, and the label values that
+// name a kind of thing come from closed sets: no pod names, no values.
+func TestLabelsBounded(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	aborted := releasing()
+	aborted.Name = "aborted"
+	aborted.Status.Conditions[0].Reason = rollout.ReasonAborted
+	rec, err := NewRecorder(reg, newClient(t, releasing(), aborted, run()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := releasing().Status
+	done.Phase = v1beta1.RolloutPhaseHealthy
+	done.Conditions = append(done.Conditions, v1beta1.RolloutCondition{Type: v1beta1.RolloutConditionSucceeded, Status: corev1.ConditionTrue})
+	rec.Decided(releasing(), rollout.Decision{Status: done, Made: []rollout.Made{{Decision: rollout.DecisionComplete, Cause: rollout.CausePlan}}}, time.Millisecond)
+
+	closed := map[string][]string{
+		"phase":     {"Initial", "Healthy", "Progressing", "Terminating", "Disabled", "Running", "Successful", "Failed", "Error", "Inconclusive", "Pending"},
+		"state":     {"StepInit", "StepUpgrade", "StepTrafficRouting", "StepMetricsAnalysis", "StepPaused", "StepReady", "Completed", "Aborted"},
+		"kind":      {"step", "background"},
+		"condition": {"success", "failure"},
+		"op":        {"<", "<=", ">", ">="},
+		"decision":  {rollout.DecisionAdvance, rollout.DecisionComplete, rollout.DecisionPause, rollout.DecisionRollback, rollout.DecisionPromote, rollout.DecisionRetry},
+		"cause":     {rollout.CauseAnalysis, rollout.CauseManual, rollout.CauseDeadline, rollout.CausePlan},
+		"outcome":   {"completed", "cancelled", "aborted"},
+	}
+	// Names of objects: the Rollout's, its namespace, its runs and their
+	// metrics (as the AnalysisTemplate names them).
+	named := map[string]bool{"namespace": true, "rollout": true, "run": true, "metric": true}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) < 10 {
+		t.Fatalf("only %d families", len(families))
+	}
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "sluice_") || f.GetHelp() == "" {
+			t.Errorf("%s: not under sluice_ or no HELP", f.GetName())
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch name, value := l.GetName(), l.GetValue(); {
+				case name == "le":
+				case named[name]:
+					if name == "run" && value != "web-abc-2" || name == "metric" && value != "error-rate" && value != "idle" {
+						t.Errorf("%s: %s=%q is not the name of an object", f.GetName(), name, value)
+					}
+				case closed[name] != nil:
+					if !contains(closed[name], value) {
+						t.Errorf("%s: %s=%q is outside its closed set", f.GetName(), name, value)
+					}
+				default:
+					t.Errorf("%s: label %q is not one of the bounded labels", f.GetName(), name)
+				}
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The weight is what the routing sends to the new version now.
+func TestWeight(t *testing.T) {
+	w10, w50 := "10%", "50%"
+	steps := []v1beta1.CanaryStep{
+		{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w10}},
+		{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w50}},
+		{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Matches: []v1beta1.HttpRouteMatch{{}}}},
+		{}, // routes nothing
+	}
+	for _, tc := range []struct {
+		step   int32
+		state  v1beta1.CanaryStepState
+		routed bool
+		want   int32
+	}{
+		{1, v1beta1.CanaryStepStateUpgrade, true, 0},          // nothing routed yet
+		{1, v1beta1.CanaryStepStateTrafficRouting, true, 10},  // being routed: the step's
+		{1, v1beta1.CanaryStepStatePaused, true, 10},          //
+		{2, v1beta1.CanaryStepStateInit, true, 10},            // step 1's holds while step 2's pods come up
+		{2, v1beta1.CanaryStepStateUpgrade, true, 10},         //
+		{2, v1beta1.CanaryStepStateMetricsAnalysis, true, 50}, //
+		{3, v1beta1.CanaryStepStateReady, true, 0},            // by match only
+		{4, v1beta1.CanaryStepStateUpgrade, true, 0},          // a step routing nothing sent all to stable first
+		{2, v1beta1.CanaryStepStateMetricsAnalysis, false, 0}, // not progressing, or aborted
+		{0, v1beta1.CanaryStepStateMetricsAnalysis, true, 0},  // no step
+		{5, v1beta1.CanaryStepStateMetricsAnalysis, true, 0},  // out of range
+	} {
+		r := releasing()
+		r.Spec.Strategy.Canary.Steps = steps
+		r.Status.CurrentStepIndex, r.Status.CurrentStepState = tc.step, tc.state
+		if got := weight(r, steps, tc.routed); got != tc.want {
+			t.Errorf("step %d %s routed %v: weight %d, want %d", tc.step, tc.state, tc.routed, got, tc.want)
+		}
+	}
+	// Without trafficRoutings a step's traffic is ignored (the guide's
+	// Example 4): nothing is routed.
+	r := releasing()
+	r.Spec.Strategy.Canary.TrafficRoutings = nil
+	if got := weight(r, rollout.StepsOf(r), true); got != 0 {
+		t.Errorf("weight %d without trafficRoutings, want 0", got)
 	}
 }
 
