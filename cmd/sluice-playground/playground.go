@@ -87,6 +87,8 @@ func start(ctx context.Context, dir string) (_ *playground, err error) {
 		ScrapeInterval: time.Second,
 		JobName:        "simulator", Targets: []string{simAddr},
 		ExtraScrapeConfigYAML: fmt.Sprintf("- job_name: sluice-controller\n  static_configs:\n  - targets: [%q]\n", managerAddr),
+		// The shipped alert rules: the demo's aborted release fires one.
+		RuleFiles: []string{filepath.Join(framework.RepoRoot(), "deploy", "prometheus", "alerts.yaml")},
 	}); err != nil {
 		return nil, err
 	}
@@ -128,7 +130,8 @@ Sluice playground is up.
   kubectl get rollout rollouts-demo -o yaml
   bin/kubectl-sluice status rollouts-demo   (the kubectl plugin: kubectl sluice, with bin/ on the PATH)
   Prometheus:         %s   (try: curl '%s/api/v1/query?query=sum(rate(http_requests_total[1m]))')
-  Controller metrics: %s
+  Alerts:             %s/alerts   (deploy/prometheus/alerts.yaml)
+  Controller metrics: %s   (docs/observability.md)
   Logs:               %s
-`, kc, p.prometheus.URL(), p.prometheus.URL(), p.manager.MetricsURL, p.dir)
+`, kc, p.prometheus.URL(), p.prometheus.URL(), p.prometheus.URL(), p.manager.MetricsURL, p.dir)
 }

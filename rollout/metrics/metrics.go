@@ -280,6 +280,9 @@ type Recorder struct {
 	mu sync.Mutex
 	// last is when each Rollout with series was last recorded.
 	last map[types.NamespacedName]time.Time
+	// releases are the Rollouts' current releases, for their durations.
+	releases map[types.NamespacedName]*release
+	now      func() time.Time // time.Now when nil
 }
 
 var _ rollout.Observer = (*Recorder)(nil)
@@ -289,14 +292,15 @@ var _ rollout.Observer = (*Recorder)(nil)
 // exported before this replica leads (nil: at once).
 func NewRecorder(reg prometheus.Registerer, reader client.Reader, elected <-chan struct{}) (*Recorder, error) {
 	r := &Recorder{
-		last: map[types.NamespacedName]time.Time{},
+		last:     map[types.NamespacedName]time.Time{},
+		releases: map[types.NamespacedName]*release{},
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rollout_decisions_total",
 			Help: "Decisions the release engine took: advance, complete, pause, rollback, promote or retry, caused by analysis, a person (manual), a progress deadline or the plan.",
 		}, append(append([]string{}, rolloutLabels...), "decision", "cause")),
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sluice_release_duration_seconds",
-			Help:    "How long releases took, from start to completion, cancellation or abort, by outcome.",
+			Help:    "How long releases took, from start to completion, cancellation or abort, by outcome; an aborted release counts once, as aborted.",
 			Buckets: []float64{30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
 		}, append(append([]string{}, rolloutLabels...), "outcome")),
 		transitions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -341,18 +345,69 @@ func (r *Recorder) Decided(before *v1beta1.Rollout, d rollout.Decision, took tim
 		r.forget(key)
 		return
 	}
-	r.last[key] = time.Now()
+	now := r.clock()
+	r.last[key] = now
+	rel := r.releases[key]
+	if rev := newRevision(&d.Status); d.Status.Phase == v1beta1.RolloutPhaseProgressing && rev != "" && (rel == nil || rel.revision != rev) {
+		// A release of rev begins: a first one, or a new version pushed
+		// over the last.
+		rel = &release{revision: rev, start: now}
+		if before.Status.Phase == v1beta1.RolloutPhaseProgressing && newRevision(&before.Status) == rev {
+			rel.start = progressingSince(before) // under way before this replica led
+		}
+		r.releases[key] = rel
+	}
 	for _, m := range d.Made {
 		r.decisions.WithLabelValues(ns, name, m.Decision, m.Cause).Inc()
+		if m.Decision == rollout.DecisionRetry && rel != nil {
+			rel.ended = false // an aborted release starts over
+		}
 	}
 	if before.Status.CurrentStepIndex != d.Status.CurrentStepIndex || before.Status.CurrentStepState != d.Status.CurrentStepState {
 		r.transitions.WithLabelValues(ns, name).Observe(took.Seconds())
 	}
 	if outcome := outcome(before, d); outcome != "" {
-		if start := progressingSince(before); !start.IsZero() {
-			r.durations.WithLabelValues(ns, name, outcome).Observe(time.Since(start).Seconds())
+		start := progressingSince(before)
+		if rel != nil {
+			start = rel.start
+		}
+		// An aborted release that is cancelled afterwards (its stable
+		// template re-applied) ended when it was aborted.
+		if (rel == nil || !rel.ended) && !start.IsZero() {
+			r.durations.WithLabelValues(ns, name, outcome).Observe(now.Sub(start).Seconds())
+		}
+		if rel != nil {
+			rel.ended = true
+		}
+		if d.Status.Phase != v1beta1.RolloutPhaseProgressing {
+			delete(r.releases, key)
 		}
 	}
+}
+
+// release is what the Recorder knows of a Rollout's current release.
+type release struct {
+	revision string    // the new version's
+	start    time.Time // when it began
+	ended    bool      // its outcome is recorded
+}
+
+// newRevision is the revision a status releases.
+func newRevision(st *v1beta1.RolloutStatus) string {
+	switch {
+	case st.CanaryStatus != nil:
+		return st.CanaryStatus.CanaryRevision
+	case st.BlueGreenStatus != nil:
+		return st.BlueGreenStatus.UpdatedRevision
+	}
+	return ""
+}
+
+func (r *Recorder) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
 }
 
 // forgetAbsent deletes the series of Rollouts that a scrape begun at
@@ -375,6 +430,7 @@ func (r *Recorder) forget(key types.NamespacedName) {
 	r.durations.DeletePartialMatch(labels)
 	r.transitions.DeletePartialMatch(labels)
 	delete(r.last, key)
+	delete(r.releases, key)
 }
 
 // outcome is how a release ended in d, if it did: completed, cancelled or
@@ -398,8 +454,9 @@ func outcome(before *v1beta1.Rollout, d rollout.Decision) string {
 	return ""
 }
 
-// progressingSince is when the release began: the Progressing condition's
-// last transition to True.
+// progressingSince is when the release began as far as the status tells:
+// the Progressing condition's last transition to True (a new version
+// pushed over a release keeps it).
 func progressingSince(r *v1beta1.Rollout) time.Time {
 	for _, c := range r.Status.Conditions {
 		if c.Type == v1beta1.RolloutConditionProgressing {

@@ -382,3 +382,75 @@ func gather(t *testing.T, g prometheus.Collector) map[string]float64 {
 	}
 	return out
 }
+
+// Each release's duration is recorded once, from its own start: an aborted
+// release cancelled afterwards counts as aborted only, a version pushed over
+// an aborted one is timed from the push, a retried release counts again.
+func TestReleaseDurations(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	rec, err := NewRecorder(reg, newClient(t, releasing()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	rec.now = func() time.Time { return now }
+	at := func(s int) { now = time.Unix(1_000_000, 0).Add(time.Duration(s) * time.Second) }
+	status := func(phase v1beta1.RolloutPhase, rev, reason, message string, succeeded corev1.ConditionStatus) *v1beta1.Rollout {
+		r := releasing()
+		r.Status.Phase, r.Status.Message = phase, message
+		r.Status.CanaryStatus.CanaryRevision = rev
+		r.Status.Conditions = []v1beta1.RolloutCondition{{Type: v1beta1.RolloutConditionProgressing, Status: corev1.ConditionTrue, Reason: reason,
+			LastTransitionTime: metav1.NewTime(time.Unix(1_000_000, 0))}} // the status's idea of the start: not used while the Recorder knows better
+		if succeeded != "" {
+			r.Status.Conditions = append(r.Status.Conditions, v1beta1.RolloutCondition{Type: v1beta1.RolloutConditionSucceeded, Status: succeeded})
+		}
+		return r
+	}
+	healthy := func(rev string, succeeded corev1.ConditionStatus) *v1beta1.Rollout {
+		return status(v1beta1.RolloutPhaseHealthy, rev, "Completed", "", succeeded)
+	}
+	progressing := func(rev string) *v1beta1.Rollout {
+		return status(v1beta1.RolloutPhaseProgressing, rev, "InRolling", "", "")
+	}
+	aborted := func(rev string) *v1beta1.Rollout {
+		return status(v1beta1.RolloutPhaseProgressing, rev, rollout.ReasonAborted, "Rollout is aborted: analysis ...", "")
+	}
+	decide := func(before, after *v1beta1.Rollout, made ...rollout.Made) {
+		rec.Decided(before, rollout.Decision{Status: after.Status, Made: made}, time.Millisecond)
+	}
+	rollback := rollout.Made{Decision: rollout.DecisionRollback, Cause: rollout.CauseAnalysis}
+
+	at(100) // A: aborted after 10s, then cancelled
+	decide(healthy("s", ""), progressing("a"))
+	at(110)
+	decide(progressing("a"), aborted("a"), rollback)
+	at(120)
+	decide(status(v1beta1.RolloutPhaseProgressing, "a", "Cancelling", "", ""), healthy("a", corev1.ConditionFalse), rollout.Made{Decision: rollout.DecisionRollback, Cause: rollout.CauseManual})
+
+	at(200) // B: aborted after 5s; C pushed over it at 250, completed at 280
+	decide(healthy("s", ""), progressing("b"))
+	at(205)
+	decide(progressing("b"), aborted("b"), rollback)
+	at(250)
+	decide(aborted("b"), progressing("c"))
+	at(280)
+	decide(progressing("c"), healthy("c", corev1.ConditionTrue))
+
+	at(300) // D: aborted after 2s, retried, completed at 330
+	decide(healthy("s", ""), progressing("d"))
+	at(302)
+	decide(progressing("d"), aborted("d"), rollback)
+	at(310)
+	decide(aborted("d"), progressing("d"), rollout.Made{Decision: rollout.DecisionRetry, Cause: rollout.CauseManual})
+	at(330)
+	decide(progressing("d"), healthy("d", corev1.ConditionTrue))
+
+	got := gather(t, reg)
+	for outcome, want := range map[string][2]float64{"aborted": {3, 10 + 5 + 2}, "completed": {2, 30 + 30}, "cancelled": {0, 0}} {
+		count := got[`sluice_release_duration_seconds_count{namespace="shop",outcome="`+outcome+`",rollout="web"}`]
+		sum := got[`sluice_release_duration_seconds_sum{namespace="shop",outcome="`+outcome+`",rollout="web"}`]
+		if count != want[0] || sum != want[1] {
+			t.Errorf("%s: %v releases, %vs in all; want %v, %vs", outcome, count, sum, want[0], want[1])
+		}
+	}
+}
