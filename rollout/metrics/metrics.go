@@ -93,13 +93,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	since := time.Now()
+	// The cache's own objects, not copies (a scrape would copy every
+	// AnalysisRun kept): only read here.
 	var rollouts v1beta1.RolloutList
-	if err := c.Reader.List(ctx, &rollouts); err != nil {
+	if err := c.Reader.List(ctx, &rollouts, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing Rollouts for metrics")
 		return
 	}
 	var runs analysisv1alpha1.AnalysisRunList
-	if err := c.Reader.List(ctx, &runs); err != nil {
+	if err := c.Reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing AnalysisRuns for metrics")
 		return
 	}
