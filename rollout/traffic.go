@@ -172,17 +172,7 @@ func describeRoute(s v1beta1.CanaryStep) string {
 		parts = append(parts, *s.Traffic+" of traffic")
 	}
 	for _, m := range s.Matches {
-		var conds []string
-		for _, h := range m.Headers {
-			conds = append(conds, fmt.Sprintf("header %s=%s", h.Name, h.Value))
-		}
-		for _, q := range m.QueryParams {
-			conds = append(conds, fmt.Sprintf("query %s=%s", q.Name, q.Value))
-		}
-		if m.Path != nil && m.Path.Value != nil {
-			conds = append(conds, "path "+*m.Path.Value)
-		}
-		parts = append(parts, "requests with "+strings.Join(conds, " and "))
+		parts = append(parts, "requests with "+m.String())
 	}
 	return strings.Join(parts, ", ") + " to the new version"
 }

@@ -97,23 +97,18 @@ func release(ctx context.Context, p *playground, image string) error {
 	return fmt.Errorf("kubectl sluice status -w exited %d", code)
 }
 
-// waitQuietly waits until done holds, printing nothing.
+// waitQuietly waits until done holds, printing nothing. The demo has no
+// deadline of its own: it waits until Ctrl-C.
 func waitQuietly(ctx context.Context, p *playground, done func(*v1beta1.Rollout) bool) error {
-	for {
-		r := &v1beta1.Rollout{}
-		if err := p.client.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, r); err != nil {
-			return err
-		}
-		if done(r) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	_, err := framework.WaitRollout(ctx, p.client, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, forever, done)
+	if ctx.Err() != nil {
+		return ctx.Err() // Ctrl-C: the caller ends quietly
 	}
+	return err
 }
+
+// forever bounds a wait by the demo's context alone.
+const forever = 365 * 24 * time.Hour
 
 func completed(r *v1beta1.Rollout) bool {
 	return r.Status.Phase == v1beta1.RolloutPhaseHealthy && r.Status.CurrentStepState == v1beta1.CanaryStepStateCompleted
@@ -142,24 +137,13 @@ func setImage(ctx context.Context, p *playground, image string) error {
 // once done holds.
 func watchRollout(ctx context.Context, p *playground, done func(*v1beta1.Rollout) bool) error {
 	start, last := time.Now(), ""
-	for {
-		r := &v1beta1.Rollout{}
-		if err := p.client.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, r); err != nil {
-			return err
-		}
+	return waitQuietly(ctx, p, func(r *v1beta1.Rollout) bool {
 		if line := progressLine(r); line != last && r.Status.Phase != "" {
 			fmt.Printf("  [%5.1fs] %s\n", time.Since(start).Seconds(), line)
 			last = line
 		}
-		if done(r) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return done(r)
+	})
 }
 
 // progressLine is one line of a release: phase, step, new pods, the

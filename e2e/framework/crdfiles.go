@@ -80,3 +80,17 @@ func InstallCRDFiles(ctx context.Context, c client.Client, paths ...string) erro
 	}
 	return nil
 }
+
+// InstallGatewayAPI installs the Gateway API's standard CRDs, from the
+// module go.mod requires.
+func InstallGatewayAPI(ctx context.Context, c client.Client) error {
+	gw, err := ModuleDir("sigs.k8s.io/gateway-api")
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(gw, "config", "crd", "standard", "gateway.networking.k8s.io_*.yaml"))
+	if err != nil {
+		return err
+	}
+	return InstallCRDFiles(ctx, c, files...)
+}

@@ -2,10 +2,14 @@ package framework
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 )
 
 // CreateExample1 creates the guide's Example 1 with Sluice's analysis in a
@@ -62,3 +66,27 @@ spec:
         timeout: 1s
         query: sum(rate(http_requests_total{namespace="{{ .namespace }}",pod_template_hash="{{ .canaryRevision }}",code=~"5.."}[10s]))
 `
+
+// WaitRollout polls the Rollout at key until cond holds, for at most
+// timeout (a Rollout not created yet is waited for). The error tells the
+// last status seen.
+func WaitRollout(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration, cond func(*v1beta1.Rollout) bool) (*v1beta1.Rollout, error) {
+	r := &v1beta1.Rollout{}
+	err := Poll(ctx, timeout, func() (bool, error) {
+		if err := c.Get(ctx, key, r); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return cond(r), nil
+	})
+	if err != nil {
+		reason := ""
+		for _, c := range r.Status.Conditions {
+			if c.Type == v1beta1.RolloutConditionProgressing {
+				reason = c.Reason
+			}
+		}
+		return r, fmt.Errorf("%w; last status: phase %s, step %d %s, reason %q, message %q",
+			err, r.Status.Phase, r.Status.CurrentStepIndex, r.Status.CurrentStepState, reason, r.Status.Message)
+	}
+	return r, nil
+}

@@ -154,15 +154,9 @@ func templateWithOwnCredentials(t *testing.T, path, ns string) *unstructured.Uns
 
 func waitRollout(ctx context.Context, t *testing.T, ns, what string, cond func(*v1beta1.Rollout) bool) *v1beta1.Rollout {
 	t.Helper()
-	r := &v1beta1.Rollout{}
-	if err := framework.Poll(ctx, 3*time.Minute, func() (bool, error) {
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rollouts-demo"}, r); err != nil {
-			return false, err
-		}
-		return cond(r), nil
-	}); err != nil {
-		t.Fatalf("waiting for %s: %v\nlast: phase %s step %d %s message %q\nmanager log:\n%s",
-			what, err, r.Status.Phase, r.Status.CurrentStepIndex, r.Status.CurrentStepState, r.Status.Message, env.Manager.LogTail())
+	r, err := framework.WaitRollout(ctx, env.Client, client.ObjectKey{Namespace: ns, Name: "rollouts-demo"}, 3*time.Minute, cond)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v\nmanager log:\n%s", what, err, env.Manager.LogTail())
 	}
 	return r
 }

@@ -195,15 +195,9 @@ type rolloutWaiter struct {
 
 func (r *rolloutWaiter) wait(what string, cond func(*v1beta1.Rollout) bool) *v1beta1.Rollout {
 	r.t.Helper()
-	ro := &v1beta1.Rollout{}
-	err := framework.Poll(r.ctx, 2*time.Minute, func() (bool, error) {
-		if err := r.c.Get(r.ctx, r.key, ro); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		return cond(ro), nil
-	})
+	ro, err := framework.WaitRollout(r.ctx, r.c, r.key, 2*time.Minute, cond)
 	if err != nil {
-		r.t.Fatalf("waiting for %s: %v; last status %+v\n%s", what, err, ro.Status, env.Manager.LogTail())
+		r.t.Fatalf("waiting for %s: %v\n%s", what, err, env.Manager.LogTail())
 	}
 	return ro
 }

@@ -279,14 +279,8 @@ func startRelease(ctx context.Context, t *testing.T, template, image string) str
 
 func waitRollout(ctx context.Context, t *testing.T, ns, what string, cond func(*v1beta1.Rollout) bool) {
 	t.Helper()
-	r := &v1beta1.Rollout{}
-	if err := framework.Poll(ctx, 3*time.Minute, func() (bool, error) {
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rollouts-demo"}, r); err != nil {
-			return false, err
-		}
-		return cond(r), nil
-	}); err != nil {
-		t.Fatalf("%s: waiting for %s: %v (phase %s, message %q)", ns, what, err, r.Status.Phase, r.Status.Message)
+	if _, err := framework.WaitRollout(ctx, env.Client, client.ObjectKey{Namespace: ns, Name: "rollouts-demo"}, 3*time.Minute, cond); err != nil {
+		t.Fatalf("%s: waiting for %s: %v", ns, what, err)
 	}
 }
 

@@ -148,16 +148,9 @@ func (f *fixture) rollout() *v1beta1.Rollout {
 
 func (f *fixture) waitRollout(what string, cond func(*v1beta1.Rollout) bool) *v1beta1.Rollout {
 	f.t.Helper()
-	r := &v1beta1.Rollout{}
-	err := framework.Poll(f.ctx, 3*time.Minute, func() (bool, error) {
-		if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: name}, r); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		return cond(r), nil
-	})
+	r, err := framework.WaitRollout(f.ctx, f.c, client.ObjectKey{Namespace: f.ns, Name: name}, 3*time.Minute, cond)
 	if err != nil {
-		f.t.Fatalf("waiting for %s: %v\nlast: phase %s step %d %s reason %q message %q\nmanager log:\n%s",
-			what, err, r.Status.Phase, r.Status.CurrentStepIndex, r.Status.CurrentStepState, reason(r), r.Status.Message, env.Manager.LogTail())
+		f.t.Fatalf("waiting for %s: %v\nmanager log:\n%s", what, err, env.Manager.LogTail())
 	}
 	return r
 }

@@ -130,19 +130,11 @@ func (f *fixture) approveAs(version, name string) {
 // status seen on failure.
 func (f *fixture) waitRollout(name, what string, cond func(r *v1beta1.Rollout) bool) *v1beta1.Rollout {
 	f.t.Helper()
-	var last *v1beta1.Rollout
-	err := framework.Poll(f.ctx, 3*time.Minute, func() (bool, error) {
-		last = &v1beta1.Rollout{}
-		if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: name}, last); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		return cond(last), nil
-	})
+	r, err := framework.WaitRollout(f.ctx, f.c, client.ObjectKey{Namespace: f.ns, Name: name}, 3*time.Minute, cond)
 	if err != nil {
-		f.t.Fatalf("waiting for %s: %v\nlast status: phase=%s step=%d state=%s message=%q conditions=%+v\nmanager log:\n%s",
-			what, err, last.Status.Phase, last.Status.CurrentStepIndex, last.Status.CurrentStepState, last.Status.Message, last.Status.Conditions, env.Manager.LogTail())
+		f.t.Fatalf("waiting for %s: %v\nconditions %+v\nmanager log:\n%s", what, err, r.Status.Conditions, env.Manager.LogTail())
 	}
-	return last
+	return r
 }
 
 func (f *fixture) waitStep(name string, step int32, state v1beta1.CanaryStepState) *v1beta1.Rollout {

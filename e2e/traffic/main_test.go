@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,13 +52,8 @@ func setup(ctx context.Context) error {
 	if err := framework.InstallCRDs(ctx, cli); err != nil {
 		return err
 	}
-	gw, err := framework.ModuleDir("sigs.k8s.io/gateway-api")
-	if err != nil {
+	if err := framework.InstallGatewayAPI(ctx, cli); err != nil {
 		return err
 	}
-	gwCRDs, err := filepath.Glob(filepath.Join(gw, "config", "crd", "standard", "gateway.networking.k8s.io_*.yaml"))
-	if err != nil {
-		return err
-	}
-	return framework.InstallCRDFiles(ctx, cli, append(gwCRDs, "testdata/crds.yaml")...)
+	return framework.InstallCRDFiles(ctx, cli, "testdata/crds.yaml")
 }

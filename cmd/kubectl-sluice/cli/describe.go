@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -20,18 +19,8 @@ func routeOf(s v1beta1.CanaryStep) string {
 		parts = append(parts, *s.Traffic)
 	}
 	for _, m := range s.Matches {
-		var conds []string
-		for _, h := range m.Headers {
-			conds = append(conds, fmt.Sprintf("header %s=%s", h.Name, h.Value))
-		}
-		for _, q := range m.QueryParams {
-			conds = append(conds, fmt.Sprintf("query %s=%s", q.Name, q.Value))
-		}
-		if m.Path != nil && m.Path.Value != nil {
-			conds = append(conds, "path "+*m.Path.Value)
-		}
-		if len(conds) > 0 {
-			parts = append(parts, strings.Join(conds, " and "))
+		if c := m.String(); c != "" {
+			parts = append(parts, c)
 		}
 	}
 	return strings.Join(parts, ", or ")
