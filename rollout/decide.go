@@ -2,12 +2,10 @@ package rollout
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -17,12 +15,6 @@ import (
 // Finalizer keeps a Rollout until its workload has been given back.
 const Finalizer = "rollouts.kruise.io/rollout"
 
-// Sluice's condition for a batch stuck past spec.strategy.progressDeadlineSeconds.
-const (
-	ConditionProgressDeadline      v1beta1.RolloutConditionType = "ProgressDeadline"
-	ReasonProgressDeadlineExceeded                              = "ProgressDeadlineExceeded"
-)
-
 // Observed is everything Decide looks at.
 type Observed struct {
 	Rollout *v1beta1.Rollout
@@ -30,17 +22,23 @@ type Observed struct {
 	Workload *workload.Info
 	Now      time.Time
 	// Traffic holds the results of the traffic calls made during this
-	// reconcile, in order. The reconciler decides, makes the call the
+	// reconcile, in order. The executor decides, makes the call the
 	// decision asks for, and decides again with its result.
 	Traffic []TrafficResult
 	// Runs are the Rollout's AnalysisRuns.
 	Runs []analysisv1alpha1.AnalysisRun
-	// RunErrors are the runs the reconciler failed to create.
+	// RunErrors are the runs the executor failed to create.
 	RunErrors []RunError
+	// Acted is the workload action of the decision just committed, carried
+	// out after it, with its error (nil when it succeeded).
+	Acted *ActionResult
+	// Unsupported says why the workload cannot be released (its kind, or
+	// the strategy for its kind); Workload is then nil.
+	Unsupported error
 }
 
-// Action is the one thing a reconcile does to the world besides writing
-// the Rollout's status.
+// Action is the one thing a reconcile does to the workload besides
+// writing the Rollout's status.
 type Action int
 
 // The actions.
@@ -60,6 +58,12 @@ func (a Action) String() string {
 	return [...]string{"None", "Prepare", "Release", "Finalise", "RemoveFinalizer"}[a]
 }
 
+// ActionResult is a workload action carried out, and its error.
+type ActionResult struct {
+	Action Action
+	Err    error
+}
+
 // Event is a Kubernetes Event to record on the Rollout.
 type Event struct {
 	Type, Reason, Message string
@@ -72,11 +76,12 @@ type Decision struct {
 	Batch  workload.Batch
 	// Traffic is the traffic call the release waits for, if any.
 	Traffic TrafficCall
-	// StartRuns are AnalysisRuns to create; StopRuns, by name, to terminate.
-	StartRuns []RunRequest
-	StopRuns  []string
-	// RequeueAfter is set only for a known deadline (the end of a pause or
-	// of a grace period).
+	// RunsToStart are AnalysisRuns to create; RunsToStop, by name, runs
+	// still measuring that are no longer wanted.
+	RunsToStart []RunRequest
+	RunsToStop  []string
+	// RequeueAfter is set only for a known deadline (the end of a pause,
+	// of a grace period, the progress deadline).
 	RequeueAfter time.Duration
 	Events       []Event
 	// Made lists the decisions taken, with their cause, for metrics.
@@ -108,12 +113,14 @@ type decider struct {
 	cs *v1beta1.CanaryStatus
 	// blueGreen keeps the old pods until the switch (see decideBlueGreen).
 	blueGreen bool
+	// hold is what the release waits for, set by the first wait met.
+	hold *v1beta1.Hold
 }
 
 // Decide returns the Rollout's next status and the action to take. It is a
 // pure function: the same observation always gives the same decision.
 func Decide(o Observed) Decision {
-	if s := o.Rollout.Spec.Strategy; s.Canary == nil && s.BlueGreen != nil {
+	if o.Rollout.Spec.Strategy.IsBlueGreen() {
 		return decideBlueGreen(o)
 	}
 	return decide(o, false)
@@ -125,7 +132,8 @@ func decide(o Observed, blueGreen bool) Decision {
 	x.d.Status.ObservedGeneration = o.Rollout.Generation
 	x.cs = x.d.Status.CanaryStatus
 	x.decide()
-	x.mirror()
+	x.workloadAction()
+	x.finish()
 	return x.d
 }
 
@@ -134,16 +142,20 @@ func (x *decider) decide() {
 	switch {
 	case r.DeletionTimestamp != nil:
 		x.terminate()
-	case info == nil:
-		ref := r.Spec.WorkloadRef
-		st.Message = fmt.Sprintf("%s %s not found: the Rollout waits for it", ref.Kind, ref.Name)
+	case x.Unsupported != nil:
 		if st.Phase == "" || st.Phase == v1beta1.RolloutPhaseInitial {
 			st.Phase = v1beta1.RolloutPhaseHealthy
 		}
+	case info == nil:
+		if st.Phase == "" || st.Phase == v1beta1.RolloutPhaseInitial {
+			st.Phase = v1beta1.RolloutPhaseHealthy
+		}
+		ref := r.Spec.WorkloadRef
+		x.wait(v1beta1.HoldWorkloadNotFound, fmt.Sprintf("%s %s not found: the Rollout waits for it", ref.Kind, ref.Name))
 	case r.Spec.Disabled:
 		x.disable()
 	case r.Spec.Strategy.Canary == nil:
-		st.Message = "the Rollout has no strategy: set strategy.canary or strategy.blueGreen"
+		// Admission prevents it; a status says so if it happens anyway.
 	default:
 		x.progress()
 	}
@@ -155,13 +167,12 @@ func (x *decider) terminate() {
 	st := &x.d.Status
 	if x.givingBack() {
 		st.Phase = v1beta1.RolloutPhaseTerminating
-		x.setMessage(msgDeleting)
-		setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionTrue, v1beta1.TerminatingReasonInTerminating, msgDeleting, x.Now)
+		x.setCondition(v1beta1.RolloutConditionTerminating, corev1.ConditionTrue, v1beta1.TerminatingReasonInTerminating, msgDeleting)
 		if !x.giveBack(x.successOrder(), false) {
 			return
 		}
 	}
-	setCondition(st, v1beta1.RolloutConditionTerminating, corev1.ConditionFalse, v1beta1.TerminatingReasonCompleted, "", x.Now)
+	x.setCondition(v1beta1.RolloutConditionTerminating, corev1.ConditionFalse, v1beta1.TerminatingReasonCompleted, "")
 	x.d.Action = RemoveFinalizer
 }
 
@@ -169,7 +180,6 @@ func (x *decider) disable() {
 	st := &x.d.Status
 	if x.givingBack() {
 		st.Phase = v1beta1.RolloutPhaseDisabling
-		x.setMessage(msgDisabling)
 		if !x.giveBack(x.successOrder(), false) {
 			return
 		}
@@ -178,7 +188,6 @@ func (x *decider) disable() {
 		x.event(corev1.EventTypeNormal, "Disabled", msgDisabled)
 	}
 	st.Phase = v1beta1.RolloutPhaseDisabled
-	st.Message = msgDisabled
 	removeCondition(st, v1beta1.RolloutConditionProgressing)
 }
 
@@ -187,13 +196,9 @@ func (x *decider) progress() {
 	switch st.Phase {
 	case "", v1beta1.RolloutPhaseInitial, v1beta1.RolloutPhaseDisabled, v1beta1.RolloutPhaseDisabling:
 		st.Phase = v1beta1.RolloutPhaseHealthy
-		st.Message = msgHealthy
 		fallthrough
 	case v1beta1.RolloutPhaseHealthy:
 		if !x.Workload.Frozen || !x.Workload.Settled {
-			if st.Message == "" {
-				st.Message = msgHealthy
-			}
 			// An approval patched onto a finished release changes nothing.
 			if cs := st.CanaryStatus; cs != nil {
 				cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
@@ -215,6 +220,7 @@ func (x *decider) progress() {
 			x.finalise(false)
 		case v1beta1.ProgressingReasonPaused:
 			if x.Rollout.Spec.Strategy.Paused {
+				x.wait(v1beta1.HoldPausedBySpec, "")
 				return
 			}
 			x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
@@ -235,6 +241,7 @@ func (x *decider) start() {
 	st.CanaryStatus = x.cs
 	x.cs.StableRevision = info.StableRevision
 	x.cs.ObservedRolloutID = info.RolloutID
+	st.Release = &v1beta1.ReleaseStatus{Started: x.now()}
 	x.resetTo(1)
 	x.noteHandled()
 	removeCondition(st, v1beta1.RolloutConditionSucceeded)
@@ -245,14 +252,17 @@ func (x *decider) start() {
 	}
 	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
 	x.event(corev1.EventTypeNormal, "ReleaseStarted", fmt.Sprintf("releasing revision %s (stable %s) in %d steps", info.UpdateRevision, info.StableRevision, len(x.steps())))
-	x.d.Action = Prepare
+	x.roll()
 }
 
-// resetTo (re)starts the release of the workload's update revision at step i.
+// resetTo (re)starts the release of the workload's update revision at
+// step i: no new pod is allowed until the step's batch is entered.
 func (x *decider) resetTo(i int32) {
 	x.cs.CanaryRevision = x.Workload.UpdateRevision
 	x.cs.PodTemplateHash = x.Workload.PodRevision
 	x.cs.ObservedRolloutID = x.Workload.RolloutID
+	x.cs.CanaryReplicas, x.cs.CanaryReadyReplicas = 0, 0
+	x.release().Batch = &v1beta1.BatchStatus{Step: 0, Replicas: 0, Shrink: true}
 	x.enterStep(i)
 }
 
@@ -265,8 +275,18 @@ func (x *decider) enterStep(i int32) {
 	x.clearDeadline()
 }
 
+// release is the status of the release in progress, created on first use.
+func (x *decider) release() *v1beta1.ReleaseStatus {
+	if x.d.Status.Release == nil {
+		x.d.Status.Release = &v1beta1.ReleaseStatus{Started: x.now()}
+	}
+	return x.d.Status.Release
+}
+
+func (x *decider) now() metav1.Time { return metav1.NewTime(x.Now.Truncate(time.Second)) }
+
 func (x *decider) stamp() {
-	t := metav1.NewTime(x.Now.Truncate(time.Second))
+	t := x.now()
 	x.cs.LastUpdateTime = &t
 }
 
@@ -282,26 +302,16 @@ func (x *decider) roll() {
 		return
 	case x.Rollout.Spec.Strategy.Paused && reason(&x.d.Status) != ReasonAborted:
 		x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
-		x.d.Status.Message = msgPaused
 		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
 		x.made(DecisionPause, CauseManual)
+		x.wait(v1beta1.HoldPausedBySpec, "")
 		return
 	case info.Settled && info.UpdateRevision != cs.CanaryRevision && x.blueGreen:
 		// Kruise refuses this too: both versions run at full size.
-		x.setMessage(fmt.Sprintf("a blue-green release takes no new version mid-release: re-apply the stable template (revision %s) first, then release the new one", cs.StableRevision))
+		x.wait(v1beta1.HoldNewRevisionRefused, fmt.Sprintf("a blue-green release takes no new version mid-release: re-apply the stable template (revision %s) first, then release the new one", cs.StableRevision))
 		return
 	case info.Settled && info.UpdateRevision != cs.CanaryRevision:
-		// Traffic leaves the replaced version before its pods go; the
-		// stable Service stays pinned and the canary Service is re-pointed
-		// by the new release.
-		if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficToStable}, false) {
-			return
-		}
-		x.event(corev1.EventTypeNormal, "ContinuousRelease", fmt.Sprintf("workload continuous publishing canaryRevision %s, then restart publishing", info.UpdateRevision))
-		x.stopRuns()
-		x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
-		x.resetTo(1)
-		x.d.Action = Prepare
+		x.continuousRelease()
 		return
 	}
 	if x.overrides() {
@@ -315,279 +325,104 @@ func (x *decider) roll() {
 	if !x.background() {
 		return
 	}
-	x.jump()
+	if !x.jump() {
+		return
+	}
 	// A step may finish and the next begin in one decision: each pass
 	// moves one state forward; no state repeats, so this ends.
 	for pass := 0; pass < 8 && x.step(); pass++ {
 	}
 }
 
-// jump honours a nextStepIndex patched by the user (kubectl-kruise undo
-// --fast does this).
-func (x *decider) jump() {
-	n := int32(len(x.steps()))
-	cs := x.cs
-	if cs.NextStepIndex <= 0 || cs.NextStepIndex > n || cs.NextStepIndex == expectedNext(cs.CurrentStepIndex, n) {
+// continuousRelease replaces the release of one revision with that of the
+// workload's newer one, from step 1. Traffic leaves the replaced version
+// before its pods go; the stable Service stays pinned and the canary
+// Service is re-pointed by the new release.
+func (x *decider) continuousRelease() {
+	if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficToStable}, false) {
 		return
 	}
-	x.event(corev1.EventTypeNormal, "StepJump", fmt.Sprintf("jumping from step %d to step %d", cs.CurrentStepIndex, cs.NextStepIndex))
-	x.enterStep(cs.NextStepIndex)
+	x.event(corev1.EventTypeNormal, "ContinuousRelease", fmt.Sprintf("workload continuous publishing canaryRevision %s, then restart publishing", x.Workload.UpdateRevision))
+	x.requestRunStop()
+	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
+	x.release().Started = x.now()
+	x.resetTo(1)
+	x.wait(v1beta1.HoldWaitingForPods, "")
 }
 
-// step advances the current step's state once; it reports whether it did.
-func (x *decider) step() bool {
-	cs, info := x.cs, x.Workload
-	steps := x.steps()
-	n := int32(len(steps))
-	if cs.CurrentStepIndex < 1 || cs.CurrentStepIndex > n {
-		x.enterStep(min(max(cs.CurrentStepIndex, 1), n))
-	}
-	i := cs.CurrentStepIndex
-	s := steps[i-1]
-	target := x.target(s)
-	switch cs.CurrentStepState {
-	case v1beta1.CanaryStepStateInit, "":
-		x.setMessage(msgUpgrade(i, n))
-		if !x.beforeUpgrade(s) {
-			return false
-		}
-		cs.CurrentStepState = v1beta1.CanaryStepStateUpgrade
-		return true
-	case v1beta1.CanaryStepStateUpgrade:
-		x.setMessage(msgUpgrade(i, n))
-		x.d.Action = Release
-		x.d.Batch = workload.Batch{Index: i, Updated: target, RolloutID: info.RolloutID}
-		if !x.batchDone(target) {
-			x.checkDeadline(i, n, target)
-			return false
-		}
-		x.clearDeadline()
-		cs.CurrentStepState = v1beta1.CanaryStepStateMetricsAnalysis
-		if x.routed() && hasRoute(s) {
-			cs.CurrentStepState = v1beta1.CanaryStepStateTrafficRouting
-		}
-		x.stamp()
-		x.event(corev1.EventTypeNormal, "StepUpgraded", fmt.Sprintf("step %d/%d: %d of %d pods run the new version", i, n, info.Updated, info.Replicas))
-		return true
-	case v1beta1.CanaryStepStateTrafficRouting:
-		x.setMessage(msgTrafficRouting(i, n))
-		if !x.routeStep(i) {
-			return false
-		}
-		cs.CurrentStepState = v1beta1.CanaryStepStateMetricsAnalysis
-		x.stamp()
-		x.event(corev1.EventTypeNormal, "StepTrafficRouted", fmt.Sprintf("step %d/%d: %s", i, n, describeRoute(s)))
-		return true
-	case v1beta1.CanaryStepStateMetricsAnalysis:
-		if s.Analysis != nil && !x.analyseStep(i, n, s.Analysis) {
-			return false
-		}
-		cs.CurrentStepState = v1beta1.CanaryStepStatePaused
-		x.stamp()
-		return true
-	case v1beta1.CanaryStepStatePaused:
-		switch {
-		case i == n && s.Replicas != nil && s.Replicas.Type == intstr.String && s.Replicas.StrVal == "100%":
-			// The last step at 100% has nothing left to wait for.
-		case s.Pause.Duration == nil:
-			x.setMessage(msgManualConfirm(i, n))
-			return false
-		default:
-			wait := time.Duration(*s.Pause.Duration) * time.Second
-			if left := cs.LastUpdateTime.Add(wait).Sub(x.Now); left > 0 {
-				x.setMessage(msgWaitDuration(i, n, *s.Pause.Duration))
-				x.d.RequeueAfter = left
-				return false
-			}
-		}
-		cs.CurrentStepState = v1beta1.CanaryStepStateReady
-		x.stamp()
-		return true
-	case v1beta1.CanaryStepStateReady:
-		if i < n {
-			next := i + 1
-			if cs.NextStepIndex > 0 && cs.NextStepIndex <= n {
-				next = cs.NextStepIndex
-			}
-			x.event(corev1.EventTypeNormal, "StepReady", fmt.Sprintf("step %d/%d is done: entering step %d", i, n, next))
-			x.made(DecisionAdvance, x.advanceCause(s))
-			x.enterStep(next)
-			return true
-		}
-		cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
-		x.event(corev1.EventTypeNormal, "StepReady", fmt.Sprintf("step %d/%d is done: finalising", i, n))
-		x.made(DecisionComplete, x.advanceCause(s))
-		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
-		x.finalise(true)
-		return false
-	case v1beta1.CanaryStepStateCompleted:
-		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
-		x.finalise(true)
-	}
-	return false
-}
-
-// checkDeadline reports a batch that has not become ready within
-// progressDeadlineSeconds (Sluice; Kruise hangs silently, its issue #174):
-// a condition and the message name the stuck pods and why. The release
-// is not aborted; a person decides (fix forward, or roll back).
-func (x *decider) checkDeadline(i, n, target int32) {
-	pd := x.Rollout.Spec.Strategy.ProgressDeadlineSeconds
-	if pd == nil || x.cs.LastUpdateTime == nil {
-		return
-	}
-	left := x.cs.LastUpdateTime.Add(time.Duration(*pd) * time.Second).Sub(x.Now)
-	if left > 0 {
-		x.d.RequeueAfter = left
-		return
-	}
-	info := x.Workload
-	msg := fmt.Sprintf("Rollout is in step(%d/%d), and the batch is not ready after %ds: %d of %d new pods ready", i, n, *pd, info.UpdatedReady, target)
-	if len(info.Unready) > 0 {
-		msg += "; not ready: " + strings.Join(info.Unready, ", ")
-	}
-	if c := condition(&x.d.Status, ConditionProgressDeadline); c == nil || c.Status != corev1.ConditionTrue {
-		x.event(corev1.EventTypeWarning, ReasonProgressDeadlineExceeded, msg)
-		x.made(DecisionPause, CauseDeadline)
-	}
-	setCondition(&x.d.Status, ConditionProgressDeadline, corev1.ConditionTrue, ReasonProgressDeadlineExceeded, msg, x.Now)
-	x.setMessage(msg)
-}
-
-func (x *decider) clearDeadline() {
-	removeCondition(&x.d.Status, ConditionProgressDeadline)
-}
-
-// finalise gives the workload back and waits until it has finished on its
-// own; success says whether the release completed or was cancelled.
-func (x *decider) finalise(success bool) {
-	st := &x.d.Status
-	x.clearDeadline()
-	msg, order := msgFinalising, x.successOrder()
-	if !success {
-		msg, order = msgCancelling, finaliseRollback
-	}
-	x.setMessage(msg)
-	x.stopRuns()
-	if !x.giveBack(order, true) {
-		return
-	}
-	st.Phase = v1beta1.RolloutPhaseHealthy
-	x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
-	if success {
-		x.cs.StableRevision = x.cs.CanaryRevision
-		x.setProgressing(v1beta1.ProgressingReasonCompleted, msgCompleted)
-		setCondition(st, v1beta1.RolloutConditionSucceeded, corev1.ConditionTrue, v1beta1.ProgressingReasonCompleted, msgCompleted, x.Now)
-		x.setMessage(msgCompleted)
-		x.event(corev1.EventTypeNormal, "ReleaseCompleted", msgCompleted)
-		return
-	}
-	x.setProgressing(v1beta1.ProgressingReasonCompleted, msgRolledBack)
-	setCondition(st, v1beta1.RolloutConditionSucceeded, corev1.ConditionFalse, v1beta1.ProgressingReasonCancelling, msgRolledBack, x.Now)
-	x.setMessage(msgRolledBack)
-	x.event(corev1.EventTypeNormal, "ReleaseCancelled", msgRolledBack)
-}
-
-// batchDone reports whether the batch of target pods is in place: enough
-// new pods, at most failureThreshold of them unready, and the old pods
-// scaled down to make room.
-func (x *decider) batchDone(target int32) bool {
-	info := x.Workload
-	if !info.Settled || info.Updated < target || (!x.blueGreen && info.Updated+info.Others > info.Replicas) {
-		return false
-	}
-	return target-info.UpdatedReady <= x.failureThreshold(target)
-}
-
-// failureThreshold is how many pods of a batch may be unready. Kruise
-// defaults to the workload's maxUnavailable; Sluice defaults to none,
-// because traffic and analysis follow a batch: set failureThreshold to
-// tolerate some.
-func (x *decider) failureThreshold(target int32) int32 {
-	ft := x.Rollout.Spec.Strategy.Canary.FailureThreshold
-	if ft == nil {
-		return 0
-	}
-	v, err := intstr.GetScaledValueFromIntOrPercent(ft, int(target), false)
-	if err != nil {
-		return 0
-	}
-	return int32(v)
-}
-
-// target is the number of new-version pods a step asks for: a number, or
-// a percentage of the workload rounded up, never more than the workload has.
-func (x *decider) target(s v1beta1.CanaryStep) int32 {
-	replicas := x.Workload.Replicas
-	if s.Replicas == nil {
-		return replicas
-	}
-	v, err := intstr.GetScaledValueFromIntOrPercent(s.Replicas, int(replicas), true)
-	if err != nil {
-		return 0
-	}
-	return min(int32(v), replicas)
-}
-
-func (x *decider) steps() []v1beta1.CanaryStep { return x.Rollout.Spec.Strategy.Canary.Steps }
+func (x *decider) steps() []v1beta1.CanaryStep { return x.Rollout.Spec.Strategy.Steps() }
 
 func (x *decider) setProgressing(reason, message string) {
-	setCondition(&x.d.Status, v1beta1.RolloutConditionProgressing, corev1.ConditionTrue, reason, message, x.Now)
+	status := corev1.ConditionTrue
 	if reason == v1beta1.ProgressingReasonCompleted {
-		c := condition(&x.d.Status, v1beta1.RolloutConditionProgressing)
-		c.Status = corev1.ConditionFalse
+		status = corev1.ConditionFalse
 	}
-}
-
-func (x *decider) setMessage(m string) {
-	x.d.Status.Message = m
-	if x.cs != nil {
-		x.cs.Message = m
-	}
+	x.setCondition(v1beta1.RolloutConditionProgressing, status, reason, message)
 }
 
 func (x *decider) made(decision, cause string) {
 	x.d.Made = append(x.d.Made, Made{Decision: decision, Cause: cause})
 }
 
-// advanceCause says why step s ends: a person approved it, its analysis
-// passed, or the plan (a timed pause, none) let it.
-func (x *decider) advanceCause(s v1beta1.CanaryStep) string {
-	if in := x.Rollout.Status.CanaryStatus; in != nil && in.CurrentStepState == v1beta1.CanaryStepStateReady {
-		return CauseManual
-	}
-	if s.Analysis != nil {
-		return CauseAnalysis
-	}
-	return CausePlan
-}
-
 func (x *decider) event(typ, reason, message string) {
 	x.d.Events = append(x.d.Events, Event{Type: typ, Reason: reason, Message: message})
 }
 
-// mirror copies what the printer columns show to the top of the status,
-// and the workload's counts into the canary status.
-func (x *decider) mirror() {
+// requeue asks to decide again after d, keeping the earliest deadline.
+func (x *decider) requeue(after time.Duration) {
+	if after > 0 && (x.d.RequeueAfter == 0 || after < x.d.RequeueAfter) {
+		x.d.RequeueAfter = after
+	}
+}
+
+// workloadAction shows a workload action that fails on the Rollout: the
+// WorkloadAction condition keeps its error until the action, asked again
+// by every decision (it is idempotent), succeeds; meanwhile the release
+// waits with the reason WorkloadError. The executor retries with backoff.
+func (x *decider) workloadAction() {
 	st := &x.d.Status
-	cs := st.CanaryStatus
-	if cs == nil {
+	if x.d.Action == NoAction {
+		removeCondition(st, ConditionWorkloadAction)
 		return
 	}
-	if x.Workload != nil && st.Phase == v1beta1.RolloutPhaseProgressing {
-		cs.CanaryReplicas = x.Workload.Updated
-		cs.CanaryReadyReplicas = x.Workload.UpdatedReady
-		if x.Workload.PodRevision != "" {
-			cs.PodTemplateHash = x.Workload.PodRevision
+	if a := x.Acted; a != nil && a.Action == x.d.Action {
+		if a.Err == nil {
+			removeCondition(st, ConditionWorkloadAction)
+			return
 		}
+		msg := fmt.Sprintf("%s the workload failed: %v", actionVerb(a.Action), a.Err)
+		if c := condition(st, ConditionWorkloadAction); c == nil || c.Message != msg {
+			x.event(corev1.EventTypeWarning, ReasonWorkloadActionFailed, msg)
+		}
+		x.setCondition(ConditionWorkloadAction, corev1.ConditionFalse, ReasonWorkloadActionFailed, msg)
 	}
-	st.CurrentStepIndex = cs.CurrentStepIndex
-	st.CurrentStepState = cs.CurrentStepState
+	if c := condition(st, ConditionWorkloadAction); c != nil {
+		x.wait(v1beta1.HoldWorkloadError, c.Message)
+	}
+}
+
+// Sluice's condition for a workload action that failed; it goes once the
+// action succeeds.
+const ConditionWorkloadAction v1beta1.RolloutConditionType = "WorkloadAction"
+
+// ReasonWorkloadActionFailed is the Event reason of a failed workload action.
+const ReasonWorkloadActionFailed = "WorkloadActionFailed"
+
+func actionVerb(a Action) string {
+	switch a {
+	case Prepare:
+		return "preparing"
+	case Release:
+		return "releasing the batch on"
+	case Finalise:
+		return "giving back"
+	}
+	return a.String()
 }
 
 func reason(st *v1beta1.RolloutStatus) string {
-	if c := condition(st, v1beta1.RolloutConditionProgressing); c != nil {
-		return c.Reason
+	if r := st.ProgressingReason(); r != "" {
+		return r
 	}
 	return v1beta1.ProgressingReasonInRolling
 }

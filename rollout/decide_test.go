@@ -39,7 +39,7 @@ func stable() *workload.Info {
 }
 
 func frozen(updated, ready int32) *workload.Info {
-	return &workload.Info{Replicas: 10, Frozen: true, StableRevision: "v1", UpdateRevision: "v2", PodRevision: "v2", Updated: updated, UpdatedReady: ready, Others: 10 - updated, Settled: true}
+	return &workload.Info{Replicas: 10, Frozen: true, StableRevision: "v1", UpdateRevision: "v2", PodRevision: "v2", Updated: updated, UpdatedReady: ready, Others: 10 - updated, Settled: true, Controlled: true}
 }
 
 // inStep is a Rollout of example4 in the middle of releasing v2.
@@ -51,12 +51,17 @@ func inStep(step int32, state v1beta1.CanaryStepState, since time.Time) *v1beta1
 			NextStepIndex: expectedNext(step, 3), CurrentStepState: state, LastUpdateTime: &ts},
 		CanaryRevision: "v2",
 	}}
-	setCondition(&r.Status, v1beta1.RolloutConditionProgressing, corev1.ConditionTrue, v1beta1.ProgressingReasonInRolling, "", since)
-	return r
+	r.Status.Release = &v1beta1.ReleaseStatus{Started: ts, Batch: &v1beta1.BatchStatus{Step: step, Replicas: example4().Spec.Strategy.Canary.Steps[step-1].ReplicasFor(10)}}
+	return withReason(r, v1beta1.ProgressingReasonInRolling)
 }
 
+// withReason sets the Progressing condition's reason.
 func withReason(r *v1beta1.Rollout, reason string) *v1beta1.Rollout {
-	setCondition(&r.Status, v1beta1.RolloutConditionProgressing, corev1.ConditionTrue, reason, "", t0)
+	removeCondition(&r.Status, v1beta1.RolloutConditionProgressing)
+	r.Status.Conditions = append(r.Status.Conditions, v1beta1.RolloutCondition{
+		Type: v1beta1.RolloutConditionProgressing, Status: corev1.ConditionTrue, Reason: reason,
+		LastUpdateTime: metav1.NewTime(t0), LastTransitionTime: metav1.NewTime(t0),
+	})
 	return r
 }
 
@@ -85,13 +90,18 @@ func TestDecide(t *testing.T) {
 		action    Action
 		batch     int32 // Decision.Batch.Updated when action is Release
 		message   string
+		hold      v1beta1.HoldReason // status.release.hold.reason, when checked
 		requeue   time.Duration
 		succeeded corev1.ConditionStatus // Succeeded condition, when checked
 	}{
 		{name: "new Rollout becomes Healthy", rollout: example4(), workload: stable(), phase: v1beta1.RolloutPhaseHealthy, message: msgHealthy},
 		{name: "workload missing", rollout: example4(), phase: v1beta1.RolloutPhaseHealthy, message: "Deployment echoserver not found: the Rollout waits for it"},
-		{name: "frozen workload starts a release", rollout: func() *v1beta1.Rollout { r := example4(); r.Status.Phase = v1beta1.RolloutPhaseHealthy; return r }(),
-			workload: frozen(0, 0), phase: v1beta1.RolloutPhaseProgressing, step: 1, state: v1beta1.CanaryStepStateInit, reason: v1beta1.ProgressingReasonInRolling, action: Prepare},
+		{name: "frozen workload starts a release with its first batch", rollout: func() *v1beta1.Rollout { r := example4(); r.Status.Phase = v1beta1.RolloutPhaseHealthy; return r }(),
+			workload: frozen(0, 0), phase: v1beta1.RolloutPhaseProgressing, step: 1, state: v1beta1.CanaryStepStateUpgrade, reason: v1beta1.ProgressingReasonInRolling, action: Release, batch: 1, hold: v1beta1.HoldWaitingForPods},
+		{name: "a workload not yet under control is prepared first", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0),
+			workload: func() *workload.Info { i := frozen(0, 0); i.Controlled = false; return i }(), step: 1, state: v1beta1.CanaryStepStateUpgrade, action: Prepare, hold: v1beta1.HoldWaitingForPods},
+		{name: "nothing is released while the workload's controller has not seen its spec", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0),
+			workload: func() *workload.Info { i := frozen(0, 0); i.Settled = false; return i }(), step: 1, state: v1beta1.CanaryStepStateUpgrade, action: NoAction, hold: v1beta1.HoldWaitingForPods},
 		{name: "a frozen workload not yet settled waits", rollout: func() *v1beta1.Rollout { r := example4(); r.Status.Phase = v1beta1.RolloutPhaseHealthy; return r }(),
 			workload: func() *workload.Info { i := frozen(0, 0); i.Settled = false; return i }(), phase: v1beta1.RolloutPhaseHealthy},
 		{name: "upgrade releases the step's batch", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0), workload: frozen(0, 0),
@@ -101,11 +111,11 @@ func TestDecide(t *testing.T) {
 		{name: "a batch whose old pods are not yet gone is not done", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0),
 			workload: func() *workload.Info { i := frozen(1, 1); i.Others = 10; return i }(), step: 1, state: v1beta1.CanaryStepStateUpgrade, action: Release, batch: 1},
 		{name: "a ready batch waits for approval", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0), workload: frozen(1, 1),
-			step: 1, state: v1beta1.CanaryStepStatePaused, action: Release, batch: 1, message: msgManualConfirm(1, 3)},
+			step: 1, state: v1beta1.CanaryStepStatePaused, action: Release, batch: 1, message: msgManualConfirm(1, 3), hold: v1beta1.HoldWaitingForApproval},
 		{name: "approval enters the next step and releases it", rollout: inStep(1, v1beta1.CanaryStepStateReady, t0), workload: frozen(1, 1),
 			step: 2, state: v1beta1.CanaryStepStateUpgrade, action: Release, batch: 5, message: msgUpgrade(2, 3)},
 		{name: "a timed pause waits until its end", rollout: inStep(2, v1beta1.CanaryStepStatePaused, t0), workload: frozen(5, 5), now: t0.Add(20 * time.Second),
-			step: 2, state: v1beta1.CanaryStepStatePaused, message: msgWaitDuration(2, 3, 60), requeue: 40 * time.Second},
+			step: 2, state: v1beta1.CanaryStepStatePaused, message: msgWaitDuration(2, 3, 60), requeue: 40 * time.Second, hold: v1beta1.HoldTimedPause},
 		{name: "a timed pause ends by itself", rollout: inStep(2, v1beta1.CanaryStepStatePaused, t0), workload: frozen(5, 5), now: t0.Add(61 * time.Second),
 			step: 3, state: v1beta1.CanaryStepStateUpgrade, action: Release, batch: 10},
 		{name: "the last step at 100% finishes without its pause", rollout: inStep(3, v1beta1.CanaryStepStateUpgrade, t0), workload: frozen(10, 10),
@@ -120,9 +130,9 @@ func TestDecide(t *testing.T) {
 		{name: "cancelling completes as not succeeded", rollout: withReason(inStep(1, v1beta1.CanaryStepStatePaused, t0), v1beta1.ProgressingReasonCancelling),
 			workload: func() *workload.Info { i := released(rolledBack()); return i }(), phase: v1beta1.RolloutPhaseHealthy, message: msgRolledBack, succeeded: corev1.ConditionFalse},
 		{name: "a third template restarts at step 1", rollout: inStep(2, v1beta1.CanaryStepStatePaused, t0), workload: v3(),
-			step: 1, state: v1beta1.CanaryStepStateInit, action: Prepare},
+			step: 1, state: v1beta1.CanaryStepStateInit, action: NoAction, hold: v1beta1.HoldWaitingForPods},
 		{name: "spec.strategy.paused pauses", rollout: paused(inStep(1, v1beta1.CanaryStepStateUpgrade, t0)), workload: frozen(0, 0),
-			reason: v1beta1.ProgressingReasonPaused, message: msgPaused},
+			reason: v1beta1.ProgressingReasonPaused, message: msgPaused, hold: v1beta1.HoldPausedBySpec},
 		{name: "paused stays paused", rollout: paused(withReason(inStep(1, v1beta1.CanaryStepStateUpgrade, t0), v1beta1.ProgressingReasonPaused)), workload: frozen(0, 0),
 			reason: v1beta1.ProgressingReasonPaused, action: NoAction},
 		{name: "resume continues", rollout: withReason(inStep(1, v1beta1.CanaryStepStateUpgrade, t0), v1beta1.ProgressingReasonPaused), workload: frozen(0, 0),
@@ -175,6 +185,16 @@ func TestDecide(t *testing.T) {
 			}
 			if tc.message != "" && st.Message != tc.message {
 				t.Errorf("message = %q, want %q", st.Message, tc.message)
+			}
+			if tc.hold != "" {
+				if h := st.HoldOf(); h == nil || h.Reason != tc.hold {
+					t.Errorf("hold = %+v, want reason %s", h, tc.hold)
+				} else if c := condition(&st, v1beta1.RolloutConditionWaiting); c == nil || c.Reason != string(tc.hold) || c.Status != corev1.ConditionTrue {
+					t.Errorf("Waiting condition = %+v, want reason %s", c, tc.hold)
+				}
+			}
+			if (st.Phase == v1beta1.RolloutPhaseHealthy || st.Phase == v1beta1.RolloutPhaseDisabled) && (st.Release != nil || condition(&st, v1beta1.RolloutConditionWaiting) != nil) {
+				t.Errorf("at rest, yet status.release = %+v, Waiting = %+v", st.Release, condition(&st, v1beta1.RolloutConditionWaiting))
 			}
 			if d.RequeueAfter != tc.requeue {
 				t.Errorf("requeueAfter = %s, want %s", d.RequeueAfter, tc.requeue)

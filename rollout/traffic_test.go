@@ -1,9 +1,9 @@
 package rollout
 
 import (
+	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,9 +37,10 @@ func example1() *v1beta1.Rollout {
 	return r
 }
 
-// releaseSim drives Decide as the reconciler does, against a workload and
-// a routing that do at once what they are asked. It records every change
-// to the routing and the workload, and checks the safety rules on the way.
+// releaseSim runs reconciles through the executor the Reconciler uses
+// (execute), against a workload and a routing in memory that do at once
+// what they are asked. It records every change to the routing and the
+// workload, and checks the safety rules on the way.
 type releaseSim struct {
 	t    *testing.T
 	r    *v1beta1.Rollout
@@ -54,20 +55,26 @@ type releaseSim struct {
 	// in at once; nil leaves runs Running.
 	verdict  func(step int32) analysisv1alpha1.AnalysisPhase
 	runs     []analysisv1alpha1.AnalysisRun
-	startErr error
-	made     []Made
+	startErr  error
+	actErr    error
+	commitErr error
+	acts      int // workload actions carried out
+	made      []Made
+	events   []Event
 }
+
+var _ Effects = (*releaseSim)(nil)
 
 func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
 	r.Status.Phase = v1beta1.RolloutPhaseHealthy
 	return &releaseSim{t: t, r: r, info: frozen(0, 0), now: t0}
 }
 
-func (s *releaseSim) routed() bool { return len(RoutingsOf(s.r)) > 0 }
+func (s *releaseSim) routed() bool { return s.r.Spec.Strategy.RoutesTraffic() }
 
-// call is the fake routing: done when nothing had to change.
-func (s *releaseSim) call(c TrafficCall) bool {
-	change := func(what string) bool { s.changes = append(s.changes, what); return false }
+// Route is the fake routing: done when nothing had to change.
+func (s *releaseSim) Route(_ context.Context, c TrafficCall) (bool, error) {
+	change := func(what string) (bool, error) { s.changes = append(s.changes, what); return false, nil }
 	switch c.Op {
 	case TrafficPinStable:
 		if !s.pinned {
@@ -79,17 +86,21 @@ func (s *releaseSim) call(c TrafficCall) bool {
 			s.pinned = false
 			return change(c.Op.String())
 		}
-	case TrafficRoute:
-		target := StepsOf(s.r)[c.Step-1]
-		if want := (&decider{Observed: Observed{Workload: s.info}}).target(target); s.info.UpdatedReady < want {
-			s.t.Errorf("step %d routed with %d of %d new pods ready", c.Step, s.info.UpdatedReady, want)
-		}
+	case TrafficCanaryService:
 		if c.Revision != s.info.PodRevision {
 			s.t.Errorf("canary Service for revision %q, the new pods are %q", c.Revision, s.info.PodRevision)
 		}
 		if !s.canaryService {
 			s.canaryService = true
 			return change("CreateCanaryService")
+		}
+	case TrafficRoute:
+		target := s.r.Spec.Strategy.Steps()[c.Step-1]
+		if want := target.ReplicasFor(s.info.Replicas); s.info.UpdatedReady < want {
+			s.t.Errorf("step %d routed with %d of %d new pods ready", c.Step, s.info.UpdatedReady, want)
+		}
+		if !s.canaryService {
+			s.t.Errorf("step %d routed before the canary Service exists", c.Step)
 		}
 		if s.routedStep != c.Step {
 			s.routedStep = c.Step
@@ -111,35 +122,44 @@ func (s *releaseSim) call(c TrafficCall) bool {
 			return change(c.Op.String())
 		}
 	}
-	return true
+	return true, nil
 }
 
-// reconcile is one reconcile: decide, make the traffic calls, act.
-func (s *releaseSim) reconcile() Decision {
-	o := Observed{Rollout: s.r, Workload: s.info, Now: s.now, Runs: slices.Clone(s.runs)}
-	d := Decide(o)
-	for d.Traffic.Op != NoTraffic && !made(o.Traffic, d.Traffic) {
-		o.Traffic = append(o.Traffic, TrafficResult{Call: d.Traffic, Done: s.call(d.Traffic)})
-		d = Decide(o)
+// Commit stores the status.
+func (s *releaseSim) Commit(_ context.Context, st v1beta1.RolloutStatus) error {
+	if s.commitErr != nil {
+		return s.commitErr
 	}
-	for _, req := range d.StartRuns {
-		if s.startErr != nil {
-			o.RunErrors = append(o.RunErrors, RunError{Request: req, Err: s.startErr})
-			continue
-		}
-		t := run.Target{Rollout: s.r.Name, CanaryRevision: d.Status.CanaryStatus.PodTemplateHash, StepIndex: req.Step, Attempt: req.Attempt}
-		ar := analysisv1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name(t)}, Status: analysisv1alpha1.AnalysisRunStatus{Phase: analysisv1alpha1.AnalysisRunning}}
-		if s.verdict != nil {
-			ar.Status.Phase = s.verdict(req.Step)
-			ar.Status.Message = fmt.Sprintf("metric %q %s: value [0.2]", "error-rate", ar.Status.Phase)
-		}
-		s.changes = append(s.changes, "StartRun "+ar.Name)
-		s.runs = append(s.runs, ar)
+	s.r.Status = *st.DeepCopy()
+	return nil
+}
+
+// Committed keeps the decisions' Events and what was made.
+func (s *releaseSim) Committed(_ v1beta1.RolloutStatus, d Decision) {
+	s.made = append(s.made, d.Made...)
+	s.events = append(s.events, d.Events...)
+}
+
+// StartRun creates a run that ends as verdict says.
+func (s *releaseSim) StartRun(_ context.Context, st v1beta1.RolloutStatus, req RunRequest) error {
+	if s.startErr != nil {
+		return s.startErr
 	}
-	if len(o.RunErrors) > 0 {
-		d = Decide(o)
+	t := run.Target{Rollout: s.r.Name, CanaryRevision: st.Progress().PodTemplateHash, StepIndex: req.Step, Attempt: req.Attempt}
+	ar := analysisv1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Name: run.Name(t)}, Status: analysisv1alpha1.AnalysisRunStatus{Phase: analysisv1alpha1.AnalysisRunning}}
+	if s.verdict != nil {
+		ar.Status.Phase = s.verdict(req.Step)
+		ar.Status.Message = fmt.Sprintf("metric %q %s: value [0.2]", "error-rate", ar.Status.Phase)
+		ar.Status.MetricResults = []analysisv1alpha1.MetricResult{{Name: "error-rate", Phase: ar.Status.Phase}}
 	}
-	for _, name := range d.StopRuns {
+	s.changes = append(s.changes, "StartRun "+ar.Name)
+	s.runs = append(s.runs, ar)
+	return nil
+}
+
+// TerminateRuns marks runs terminated.
+func (s *releaseSim) TerminateRuns(_ context.Context, names []string) error {
+	for _, name := range names {
 		for i := range s.runs {
 			if s.runs[i].Name == name {
 				s.runs[i].Spec.Terminate = true
@@ -147,17 +167,39 @@ func (s *releaseSim) reconcile() Decision {
 			}
 		}
 	}
+	return nil
+}
+
+// Act moves the workload as asked, at once, checking that the action
+// follows a committed status and the safety order.
+func (s *releaseSim) Act(_ context.Context, a Action, b workload.Batch) error {
+	if s.actErr != nil {
+		return s.actErr
+	}
+	s.acts++
 	i := s.info
-	switch d.Action {
+	switch a {
+	case Prepare:
+		i.Controlled = true
 	case Release:
-		if d.Batch.Updated == 0 && i.Updated > 0 && s.routedStep != 0 {
+		if rel := s.r.Status.Release; rel == nil || rel.Batch == nil || b.Updated > rel.Batch.Replicas || b.Shrink != rel.Batch.Shrink {
+			s.t.Errorf("released %+v while the committed batch is %+v", b, rel)
+		}
+		if b.Updated < i.Updated && !b.Shrink {
+			s.t.Errorf("a forward batch of %d would remove new pods (%d run)", b.Updated, i.Updated)
+		}
+		if b.Updated == 0 && i.Updated > 0 && s.routedStep != 0 {
 			s.t.Errorf("new pods removed while traffic still goes to them")
 		}
-		if d.Batch.Updated > i.Updated && !s.pinned && d.Batch.Updated < i.Replicas && s.routed() {
+		if b.Updated > i.Updated && !s.pinned && b.Updated < i.Replicas && s.routed() {
 			s.t.Errorf("new pods created before the stable Service was pinned")
 		}
-		i.Updated, i.UpdatedReady, i.Others = d.Batch.Updated, d.Batch.Updated, i.Replicas-d.Batch.Updated
-		if s.r.Spec.Strategy.BlueGreen != nil {
+		n := b.Updated
+		if !b.Shrink {
+			n = max(n, i.Updated)
+		}
+		i.Updated, i.UpdatedReady, i.Others = n, n, i.Replicas-n
+		if s.r.Spec.Strategy.IsBlueGreen() {
 			i.Others = i.Replicas // the old pods stay until the workload resumes
 		}
 	case Finalise:
@@ -170,20 +212,34 @@ func (s *releaseSim) reconcile() Decision {
 	case RemoveFinalizer:
 		s.changes = append(s.changes, "RemoveFinalizer")
 	}
-	s.r.Status = d.Status
-	s.made = append(s.made, d.Made...)
+	return nil
+}
+
+// reconcile is one reconcile through the executor.
+func (s *releaseSim) reconcile() Decision {
+	info := *s.info
+	o := Observed{Rollout: s.r.DeepCopy(), Workload: &info, Now: s.now, Runs: slices.Clone(s.runs)}
+	d, err := execute(context.Background(), s, o)
+	if err != nil && s.startErr == nil && s.actErr == nil && s.commitErr == nil {
+		s.t.Fatalf("reconcile: %v", err)
+	}
 	s.now = s.now.Add(max(d.RequeueAfter, time.Second))
 	return d
 }
 
 // run reconciles until done says so, approving manual pauses.
-func (s *releaseSim) run(done func(Decision) bool) {
+func (s *releaseSim) run(done func(Decision) bool) { s.runWith(done, true) }
+
+// until reconciles until done says so, approving nothing.
+func (s *releaseSim) until(done func(Decision) bool) { s.runWith(done, false) }
+
+func (s *releaseSim) runWith(done func(Decision) bool, approve bool) {
 	for range 500 {
 		d := s.reconcile()
 		if done(d) {
 			return
 		}
-		if strings.Contains(d.Status.Message, "manually confirm") {
+		if h := d.Status.HoldOf(); approve && h != nil && h.Reason == v1beta1.HoldWaitingForApproval {
 			s.approve()
 		}
 	}
@@ -271,23 +327,36 @@ func TestTrafficGracePeriod(t *testing.T) {
 func TestTrafficError(t *testing.T) {
 	r := inStep(1, v1beta1.CanaryStepStateTrafficRouting, t0)
 	r.Spec = example1().Spec
+	service := TrafficCall{Op: TrafficCanaryService, Revision: "v2"}
 	call := TrafficCall{Op: TrafficRoute, Step: 1, Revision: "v2"}
 	d := Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0})
+	if d.Traffic != service {
+		t.Fatalf("asked for %+v, want %+v", d.Traffic, service)
+	}
+	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0, Traffic: []TrafficResult{{Call: service, Done: true}}})
 	if d.Traffic != call {
 		t.Fatalf("asked for %+v, want %+v", d.Traffic, call)
 	}
-	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0, Traffic: []TrafficResult{{Call: call, Err: fmt.Errorf("ingress echoserver not found")}}})
+	failed := []TrafficResult{{Call: service, Done: true}, {Call: call, Err: fmt.Errorf("ingress echoserver not found")}}
+	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0, Traffic: failed})
 	c := condition(&d.Status, ConditionTrafficRouting)
 	want := "traffic routing failed at RouteTraffic: ingress echoserver not found"
 	if c == nil || c.Message != want || d.Status.Message != want || d.Status.CurrentStepState != v1beta1.CanaryStepStateTrafficRouting {
 		t.Fatalf("condition %+v, message %q, state %s", c, d.Status.Message, d.Status.CurrentStepState)
 	}
+	if h := d.Status.HoldOf(); h == nil || h.Reason != v1beta1.HoldTrafficError || h.Message != want {
+		t.Errorf("hold %+v", h)
+	}
 	if len(d.Events) != 1 || d.Events[0].Reason != ReasonTrafficRoutingFailed {
 		t.Errorf("events %+v", d.Events)
 	}
 	r.Status = d.Status
-	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0.Add(5 * time.Second), Traffic: []TrafficResult{{Call: call, Done: true}}})
+	done := []TrafficResult{{Call: service, Done: true}, {Call: call, Done: true}}
+	d = Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0.Add(5 * time.Second), Traffic: done})
 	if condition(&d.Status, ConditionTrafficRouting) != nil || d.Status.CurrentStepState != v1beta1.CanaryStepStatePaused {
 		t.Errorf("after the call succeeds: conditions %+v, state %s", d.Status.Conditions, d.Status.CurrentStepState)
+	}
+	if tr := d.Status.TrafficOf(); tr == nil || tr.Step != 1 || len(tr.Matches) != 1 || tr.Weight != nil {
+		t.Errorf("traffic in force %+v, want step 1's header match", tr)
 	}
 }

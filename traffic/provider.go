@@ -40,6 +40,9 @@ type Options struct {
 	// Scripts are the user's Lua scripts, usually script.ConfigMaps in the
 	// manager's namespace; nil means the built-in ones only.
 	Scripts script.Source
+	// Endpoints reads EndpointSlices live (Services.Endpoints); nil skips
+	// the ready-endpoint check.
+	Endpoints client.Reader
 }
 
 // CanaryService is the name of the Service canary traffic goes to.
@@ -53,7 +56,7 @@ func NewServices(c client.Client, o Options) Services {
 	if label == "" {
 		label = PodTemplateHashLabel
 	}
-	return Services{Client: c, Namespace: o.Namespace, Stable: o.Ref.Service, Canary: o.CanaryService(), RevisionLabel: label, Owner: o.Owner}
+	return Services{Client: c, Namespace: o.Namespace, Stable: o.Ref.Service, Canary: o.CanaryService(), RevisionLabel: label, Owner: o.Owner, Endpoints: o.Endpoints}
 }
 
 // NewProvider returns the provider of o.Ref: one of ingress, gateway and
@@ -106,20 +109,13 @@ func NewProvider(c client.Client, o Options) (Provider, error) {
 // ForRollout returns the Options of a Rollout's first traffic routing
 // (canary or blue-green); ok=false when it routes no traffic.
 func ForRollout(ro *v1beta1.Rollout, revisionLabel string, scripts script.Source) (o Options, ok bool) {
-	var refs []v1beta1.TrafficRoutingRef
-	var disable bool
-	switch s := ro.Spec.Strategy; {
-	case s.Canary != nil:
-		refs, disable = s.Canary.TrafficRoutings, s.Canary.DisableGenerateCanaryService
-	case s.BlueGreen != nil:
-		refs, disable = s.BlueGreen.TrafficRoutings, s.BlueGreen.DisableGenerateCanaryService
-	}
-	if len(refs) == 0 {
+	s := &ro.Spec.Strategy
+	if !s.RoutesTraffic() {
 		return Options{}, false
 	}
 	owner := metav1.NewControllerRef(ro, v1beta1.GroupVersion.WithKind("Rollout"))
 	return Options{
-		Namespace: ro.Namespace, Owner: owner, Ref: refs[0], DisableGenerateCanaryService: disable,
+		Namespace: ro.Namespace, Owner: owner, Ref: s.Routings()[0], DisableGenerateCanaryService: s.CanaryServiceDisabled(),
 		RevisionLabel: revisionLabel, Scripts: scripts,
 	}, true
 }

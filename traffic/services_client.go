@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,7 +29,13 @@ type Services struct {
 	RevisionLabel string
 	// Owner owns the canary Service (the Rollout).
 	Owner *metav1.OwnerReference
+	// Endpoints, when set, reads EndpointSlices live (not from a cache):
+	// EnsureCanary is done only once the canary Service has a ready
+	// endpoint, so no traffic is routed to a Service that cannot serve it.
+	Endpoints client.Reader
 }
+
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=list
 
 func (s Services) generated() bool { return s.Canary != s.Stable }
 
@@ -60,10 +67,30 @@ func (s Services) EnsureCanary(ctx context.Context, revision string) (bool, erro
 	if canary.DeletionTimestamp != nil {
 		return false, nil // left from a reset release: wait until it is gone, then create it anew
 	}
-	if canary.Spec.Selector[s.RevisionLabel] == revision {
+	if canary.Spec.Selector[s.RevisionLabel] != revision {
+		return false, s.patchSelector(ctx, canary, &revision)
+	}
+	return s.hasReadyEndpoint(ctx, s.Canary)
+}
+
+// hasReadyEndpoint reports whether a Service's EndpointSlices hold a ready
+// endpoint (always true without an Endpoints reader).
+func (s Services) hasReadyEndpoint(ctx context.Context, service string) (bool, error) {
+	if s.Endpoints == nil {
 		return true, nil
 	}
-	return false, s.patchSelector(ctx, canary, &revision)
+	var slices discoveryv1.EndpointSliceList
+	if err := s.Endpoints.List(ctx, &slices, client.InNamespace(s.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		return false, fmt.Errorf("reading the endpoints of service %s: %w", service, err)
+	}
+	for _, sl := range slices.Items {
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // PinStable makes the stable Service select only the stable revision, so

@@ -93,6 +93,7 @@ func (a *CanaryDeployment) Observe(ctx context.Context) (*Info, error) {
 		RolloutID:      d.Labels[RolloutIDLabel],
 		Settled:        d.Status.ObservedGeneration >= d.Generation,
 		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,
+		Controlled:     d.Annotations[ControlInfoAnnotation] != "",
 	}
 	if info.StableRevision == "" {
 		info.StableRevision = s.newestOldHash()
@@ -141,6 +142,9 @@ func (a *CanaryDeployment) Release(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
+	if rev := TemplateHash(&d.Spec.Template, d.Status.CollisionCount); d.Status.ObservedGeneration < d.Generation || (b.Revision != "" && b.Revision != rev) {
+		return fmt.Errorf("%w: batch for %s, Deployment %s at %s", ErrRevisionChanged, b.Revision, d.Name, rev)
+	}
 	cur := a.current(d, canaries)
 	for _, c := range canaries {
 		if c != cur && c.DeletionTimestamp == nil {
@@ -169,8 +173,11 @@ func (a *CanaryDeployment) Release(ctx context.Context, b Batch) error {
 		}
 		return nil
 	}
+	if !b.Shrink {
+		n = max(n, replicasOf(cur.Spec.Replicas))
+	}
 	if replicasOf(cur.Spec.Replicas) != n {
-		patch := client.MergeFrom(cur.DeepCopy())
+		patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		cur.Spec.Replicas = &n
 		if err := a.Client.Patch(ctx, cur, patch); err != nil {
 			return err

@@ -103,6 +103,7 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 		RolloutID:      d.Labels[RolloutIDLabel],
 		Settled:        d.Status.ObservedGeneration >= d.Generation,
 		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,
+		Controlled:     d.Annotations[ControlInfoAnnotation] != "",
 	}
 	info.StableRevision = d.Labels[StableRevisionLabel]
 	if info.StableRevision == "" {
@@ -232,10 +233,16 @@ func controlInfo(rollout string) string {
 
 // Release scales the ReplicaSets one move towards b: first the new one up
 // within maxSurge, then the old ones down within maxUnavailable, the way a
-// rolling update does, but never past b.Updated new pods.
+// rolling update does, but never past b.Updated new pods, and never below
+// the new pods running unless b.Shrink. Every write carries the
+// resourceVersion it was computed from: a stale cache fails it
+// (a conflict) instead of undoing a later batch.
 func (a *Deployment) Release(ctx context.Context, b Batch) error {
 	s, err := a.load(ctx)
 	if err != nil {
+		return err
+	}
+	if err := s.check(b); err != nil {
 		return err
 	}
 	if s.newRS == nil {
@@ -253,7 +260,7 @@ func (a *Deployment) Release(ctx context.Context, b Batch) error {
 		return a.releaseBesideStable(ctx, s, stable, others, b)
 	}
 	plan := planScale(scaleInput{
-		replicas: replicas, target: min(b.Updated, replicas), surge: surge, unavailable: unavailable,
+		replicas: replicas, target: min(b.Updated, replicas), shrink: b.Shrink, surge: surge, unavailable: unavailable,
 		newSpec: replicasOf(s.newRS.Spec.Replicas), newAvailable: s.newRS.Status.AvailableReplicas,
 		stable: stable, others: others,
 	})
@@ -272,12 +279,26 @@ func (a *Deployment) Release(ctx context.Context, b Batch) error {
 	return labelPods(ctx, a.Client, s.d.Namespace, map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: s.newHash}, b)
 }
 
+// check refuses a batch decided for another template than the
+// Deployment's (or before its controller has seen its latest spec).
+func (s *deploymentState) check(b Batch) error {
+	if s.d.Status.ObservedGeneration < s.d.Generation || (b.Revision != "" && b.Revision != s.newHash) {
+		return fmt.Errorf("%w: batch for %s, Deployment %s at %s (generation %d observed %d)",
+			ErrRevisionChanged, b.Revision, s.d.Name, s.newHash, s.d.Generation, s.d.Status.ObservedGeneration)
+	}
+	return nil
+}
+
 // releaseBesideStable is Release for blue-green: the new ReplicaSet goes
 // straight to the batch (the step's pods are the surge), the stable one
 // stays whole, intermediate ones go.
 func (a *Deployment) releaseBesideStable(ctx context.Context, s *deploymentState, stable *appsv1.ReplicaSet, others []*appsv1.ReplicaSet, b Batch) error {
 	replicas := replicasOf(s.d.Spec.Replicas)
-	want := map[*appsv1.ReplicaSet]int32{s.newRS: min(b.Updated, replicas)}
+	n := min(b.Updated, replicas)
+	if !b.Shrink {
+		n = max(n, replicasOf(s.newRS.Spec.Replicas))
+	}
+	want := map[*appsv1.ReplicaSet]int32{s.newRS: n}
 	if stable != nil {
 		want[stable] = replicas
 	}
@@ -436,8 +457,10 @@ func (a *Deployment) Finalise(ctx context.Context) error {
 	return a.Client.Update(ctx, d)
 }
 
+// scaleReplicaSet sets a ReplicaSet's replicas if it is still the version
+// read (optimistic lock).
 func scaleReplicaSet(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, n int32) error {
-	patch := client.MergeFrom(rs.DeepCopy())
+	patch := client.MergeFromWithOptions(rs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	rs.Spec.Replicas = &n
 	return c.Patch(ctx, rs, patch)
 }

@@ -40,8 +40,10 @@ type partitionShape struct {
 func shapeOf(gvk schema.GroupVersionKind) (partitionShape, bool) {
 	switch gvk.GroupKind() {
 	case CloneSetKind.GroupKind():
-		// CloneSet pods carry pod-template-hash, the hash part of the
-		// revision name <cloneset>-<hash>.
+		// CloneSet pods carry pod-template-hash=<hash>, the hash part of
+		// the revision name <cloneset>-<hash> (controller-revision-hash
+		// holds the full name). Kruise Rollout trims both the stable and
+		// the canary revision this way, so that Services select by them.
 		return partitionShape{
 			path: []string{"spec", "updateStrategy", "partition"}, frozen: intstr.FromString("100%"),
 			revisionLabel: appsv1.DefaultDeploymentUniqueLabelKey,
@@ -65,6 +67,27 @@ func FreezeKruise(u *unstructured.Unstructured) (bool, error) {
 		return false, fmt.Errorf("%s is not an OpenKruise kind Sluice releases", u.GroupVersionKind())
 	}
 	return setPartitionField(u, shape.path, shape.frozen)
+}
+
+// KruisePartition reads an OpenKruise workload's partition as a number of
+// pods kept on the current revision ("N%" of replicas rounded up; 0 when
+// unset).
+func KruisePartition(u *unstructured.Unstructured, replicas int32) (int32, error) {
+	shape, ok := shapeOf(u.GroupVersionKind())
+	if !ok {
+		return 0, fmt.Errorf("%s is not an OpenKruise kind Sluice releases", u.GroupVersionKind())
+	}
+	return partitionOf32(u, shape.path, replicas)
+}
+
+// SetKruisePartition sets an OpenKruise workload's partition to p pods.
+func SetKruisePartition(u *unstructured.Unstructured, p int32) error {
+	shape, ok := shapeOf(u.GroupVersionKind())
+	if !ok {
+		return fmt.Errorf("%s is not an OpenKruise kind Sluice releases", u.GroupVersionKind())
+	}
+	_, err := setPartitionField(u, shape.path, intstr.FromInt32(p))
+	return err
 }
 
 // Partitioned releases an OpenKruise CloneSet or Advanced StatefulSet with
@@ -115,9 +138,10 @@ func (a *Partitioned) Observe(ctx context.Context) (*Info, error) {
 	info := &Info{
 		Replicas:       replicas,
 		Frozen:         u.GetAnnotations()[InProgressingAnnotation] != "",
-		StableRevision: current,
-		UpdateRevision: update,
+		StableRevision: shape.podRevision(current),
+		UpdateRevision: shape.podRevision(update),
 		PodRevision:    shape.podRevision(update),
+		Controlled:     u.GetAnnotations()[ControlInfoAnnotation] != "",
 		RolloutID:      u.GetLabels()[RolloutIDLabel],
 		Updated:        updated,
 		UpdatedReady:   nestedInt32(u, "status", "updatedReadyReplicas"),
@@ -155,16 +179,28 @@ func (a *Partitioned) Prepare(ctx context.Context) error {
 	})
 }
 
-// Release lowers the partition so that b.Updated pods get the new revision.
+// Release lowers the partition so that b.Updated pods get the new
+// revision; it never raises it unless b.Shrink.
 func (a *Partitioned) Release(ctx context.Context, b Batch) error {
 	var revision, label string
 	err := a.update(ctx, func(u *unstructured.Unstructured, shape partitionShape) (bool, error) {
 		revision, label = shape.podRevision(nestedString(u, "status", "updateRevision")), shape.revisionLabel
+		if nestedInt32(u, "status", "observedGeneration") < int32(u.GetGeneration()) || (b.Revision != "" && b.Revision != revision) {
+			return false, fmt.Errorf("%w: batch for %s, %s %s at %s", ErrRevisionChanged, b.Revision, u.GetKind(), u.GetName(), revision)
+		}
 		replicas := int32(1)
 		if v, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas"); found {
 			replicas = int32(v)
 		}
-		return setPartitionField(u, shape.path, intstr.FromInt32(replicas-min(b.Updated, replicas)))
+		partition := replicas - min(b.Updated, replicas)
+		if !b.Shrink {
+			current, err := partitionOf32(u, shape.path, replicas)
+			if err != nil {
+				return false, err
+			}
+			partition = min(partition, current)
+		}
+		return setPartitionField(u, shape.path, intstr.FromInt32(partition))
 	})
 	if err != nil || revision == "" {
 		return err

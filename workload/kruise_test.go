@@ -42,7 +42,10 @@ func TestPartitionedObserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Info{Replicas: 10, StableRevision: "web-5b8e2a", UpdateRevision: "web-7c9d4f", PodRevision: "7c9d4f",
+	// CloneSet revisions are trimmed to the hash its pods carry in
+	// pod-template-hash: the stable Service selects stable pods by it
+	// (issue 10, defect 1: the full name selected nothing).
+	want := Info{Replicas: 10, StableRevision: "5b8e2a", UpdateRevision: "7c9d4f", PodRevision: "7c9d4f",
 		Updated: 3, UpdatedReady: 2, Others: 7, Settled: true, RevisionLabel: "pod-template-hash"}
 	if info.Replicas != want.Replicas || info.StableRevision != want.StableRevision || info.UpdateRevision != want.UpdateRevision ||
 		info.PodRevision != want.PodRevision || info.Updated != 3 || info.UpdatedReady != 2 || info.Others != 7 || !info.Settled ||

@@ -31,8 +31,21 @@ func TestPlanScale(t *testing.T) {
 			wantNew: 1, wantOld: []int32{0, 2}},
 		{name: "then stable takes the pods back", in: scaleInput{replicas: 4, target: 1, surge: 1, unavailable: 1, newSpec: 1, newAvailable: 1, stable: rs(2, 2), others: []*appsv1.ReplicaSet{rs(0, 0)}},
 			wantNew: 1, wantOld: []int32{0, 3}},
-		{name: "a lower step scales the new version down", in: scaleInput{replicas: 10, target: 1, surge: 3, unavailable: 2, newSpec: 5, newAvailable: 5, stable: rs(5, 5)},
+		// A jump back from 5 new pods to 1: the stable ReplicaSet grows
+		// within maxSurge (5→8) and the new one shrinks within
+		// maxUnavailable (10 available, 8 must stay: 5→3).
+		{name: "a batch that may shrink scales the new version down", in: scaleInput{replicas: 10, target: 1, shrink: true, surge: 3, unavailable: 2, newSpec: 5, newAvailable: 5, stable: rs(5, 5)},
+			wantNew: 3, wantOld: []int32{8}},
+		{name: "then to the batch once the stable pods are available", in: scaleInput{replicas: 10, target: 1, shrink: true, surge: 3, unavailable: 2, newSpec: 3, newAvailable: 3, stable: rs(8, 8)},
 			wantNew: 1, wantOld: []int32{9}},
+		{name: "a forward batch never scales the new version down (a replayed earlier step)", in: scaleInput{replicas: 10, target: 1, surge: 3, unavailable: 2, newSpec: 5, newAvailable: 5, stable: rs(5, 5)},
+			wantNew: 5, wantOld: []int32{5}},
+		// A new version pushed mid-release (v3 over v2): the stable
+		// ReplicaSet is growing back (2 of its 7 pods not yet available)
+		// while v2's 5 pods go. Only available pods count towards the
+		// 8 that must stay: v2 may lose 10-8 = 2, not 4.
+		{name: "an unavailable stable pod does not make an available intermediate one removable", in: scaleInput{replicas: 10, target: 1, surge: 3, unavailable: 2, newSpec: 1, stable: rs(7, 5), others: []*appsv1.ReplicaSet{rs(5, 5)}},
+			wantNew: 1, wantOld: []int32{3, 7}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,12 +62,24 @@ func TestPlanScale(t *testing.T) {
 					break
 				}
 			}
-			// Never more new pods than the batch, never above replicas+surge.
+			// Never more new pods than the batch (or than ran), never
+			// above replicas+surge, never fewer available than allowed.
+			avail := min(tc.in.newAvailable, p.newReplicas)
+			for i, rs := range p.old {
+				avail += min(rs.Status.AvailableReplicas, p.oldReplicas[i])
+			}
+			before := tc.in.newAvailable
+			for _, rs := range p.old {
+				before += rs.Status.AvailableReplicas
+			}
+			if avail < min(before, tc.in.replicas-tc.in.unavailable) {
+				t.Errorf("%d pods stay available, fewer than %d", avail, min(before, tc.in.replicas-tc.in.unavailable))
+			}
 			total := p.newReplicas
 			for _, n := range p.oldReplicas {
 				total += n
 			}
-			if p.newReplicas > tc.in.target || total > tc.in.replicas+tc.in.surge {
+			if (p.newReplicas > tc.in.target && p.newReplicas > tc.in.newSpec) || total > tc.in.replicas+tc.in.surge {
 				t.Errorf("plan exceeds its bounds: new %d (target %d), total %d (max %d)", p.newReplicas, tc.in.target, total, tc.in.replicas+tc.in.surge)
 			}
 		})

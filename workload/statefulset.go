@@ -2,7 +2,10 @@ package workload
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +46,7 @@ func (a *StatefulSet) Observe(ctx context.Context) (*Info, error) {
 		RolloutID:      s.Labels[RolloutIDLabel],
 		Settled:        s.Status.ObservedGeneration >= s.Generation,
 		RevisionLabel:  appsv1.ControllerRevisionHashLabelKey,
+		Controlled:     s.Annotations[ControlInfoAnnotation] != "",
 	}
 	pods, err := a.pods(ctx, s)
 	if err != nil {
@@ -88,34 +92,89 @@ func (a *StatefulSet) pods(ctx context.Context, s *appsv1.StatefulSet) ([]corev1
 // Prepare marks the StatefulSet as controlled and makes sure no pod moves
 // before the first batch (the freeze webhook normally did this already).
 func (a *StatefulSet) Prepare(ctx context.Context) error {
-	return a.update(ctx, func(s *appsv1.StatefulSet) bool {
+	return a.update(ctx, func(s *appsv1.StatefulSet) (bool, error) {
 		changed := setPartition(s, max(partitionOf(s), FrozenPartition))
 		if s.Annotations[ControlInfoAnnotation] == "" {
 			metav1.SetMetaDataAnnotation(&s.ObjectMeta, ControlInfoAnnotation, controlInfo(a.RolloutName))
 			changed = true
 		}
-		return changed
+		return changed, nil
 	})
 }
 
-// Release lowers the partition so that b.Updated pods get the new revision.
+// Release lowers the partition so that b.Updated pods get the new
+// revision (the partition is never raised unless b.Shrink). A raised
+// partition leaves the pods below it on the new revision (the StatefulSet
+// controller does not roll them back), so they are deleted, one at a
+// time and only while every other pod is ready, to be recreated at the
+// current revision.
 func (a *StatefulSet) Release(ctx context.Context, b Batch) error {
 	var rev string
-	err := a.update(ctx, func(s *appsv1.StatefulSet) bool {
+	var partition int32
+	err := a.update(ctx, func(s *appsv1.StatefulSet) (bool, error) {
+		if s.Status.ObservedGeneration < s.Generation || (b.Revision != "" && b.Revision != s.Status.UpdateRevision) {
+			return false, fmt.Errorf("%w: batch for %s, StatefulSet %s at %s", ErrRevisionChanged, b.Revision, s.Name, s.Status.UpdateRevision)
+		}
 		rev = s.Status.UpdateRevision
 		replicas := replicasOf(s.Spec.Replicas)
-		return setPartition(s, replicas-min(b.Updated, replicas))
+		partition = replicas - min(b.Updated, replicas)
+		if !b.Shrink {
+			partition = min(partition, partitionOf(s))
+		}
+		return setPartition(s, partition), nil
 	})
 	if err != nil || rev == "" {
 		return err
 	}
+	if b.Shrink {
+		if err := a.rollBackBelow(ctx, rev, partition); err != nil {
+			return err
+		}
+	}
 	return labelPods(ctx, a.Client, a.Key.Namespace, map[string]string{appsv1.ControllerRevisionHashLabelKey: rev}, b)
+}
+
+// rollBackBelow deletes one pod of revision rev whose ordinal is below
+// the partition, if every pod is ready: its controller recreates it at the
+// current revision.
+func (a *StatefulSet) rollBackBelow(ctx context.Context, rev string, partition int32) error {
+	s := &appsv1.StatefulSet{}
+	if err := a.Client.Get(ctx, a.Key, s); err != nil {
+		return err
+	}
+	pods, err := a.pods(ctx, s)
+	if err != nil {
+		return err
+	}
+	var victim *corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if !podReady(p) {
+			return nil // one pod at a time
+		}
+		if ord, ok := ordinal(s.Name, p.Name); ok && ord < partition && p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev {
+			victim = p
+		}
+	}
+	if victim == nil {
+		return nil
+	}
+	return client.IgnoreNotFound(a.Client.Delete(ctx, victim, client.Preconditions{UID: &victim.UID, ResourceVersion: &victim.ResourceVersion}))
+}
+
+// ordinal reads the ordinal of a StatefulSet's pod from its name.
+func ordinal(set, pod string) (int32, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(pod, set+"-"))
+	if err != nil || !strings.HasPrefix(pod, set+"-") {
+		return 0, false
+	}
+	return int32(n), true
 }
 
 // Finalise removes the partition and Sluice's marks; the StatefulSet
 // controller then rolls the remaining pods itself.
 func (a *StatefulSet) Finalise(ctx context.Context) error {
-	return client.IgnoreNotFound(a.update(ctx, func(s *appsv1.StatefulSet) bool {
+	return client.IgnoreNotFound(a.update(ctx, func(s *appsv1.StatefulSet) (bool, error) {
 		changed := setPartition(s, 0)
 		for _, k := range []string{InProgressingAnnotation, ControlInfoAnnotation} {
 			if _, ok := s.Annotations[k]; ok {
@@ -123,17 +182,19 @@ func (a *StatefulSet) Finalise(ctx context.Context) error {
 				changed = true
 			}
 		}
-		return changed
+		return changed, nil
 	}))
 }
 
-func (a *StatefulSet) update(ctx context.Context, mutate func(*appsv1.StatefulSet) bool) error {
+// update applies mutate to the StatefulSet as read and writes it if it
+// changed; the write fails with a conflict if the read was stale.
+func (a *StatefulSet) update(ctx context.Context, mutate func(*appsv1.StatefulSet) (bool, error)) error {
 	s := &appsv1.StatefulSet{}
 	if err := a.Client.Get(ctx, a.Key, s); err != nil {
 		return err
 	}
-	if !mutate(s) {
-		return nil
+	if changed, err := mutate(s); err != nil || !changed {
+		return err
 	}
 	return a.Client.Update(ctx, s)
 }

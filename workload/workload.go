@@ -6,6 +6,7 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -70,6 +71,9 @@ type Info struct {
 	// RevisionLabel is the pod label that carries revisions
 	// (pod-template-hash or controller-revision-hash).
 	RevisionLabel string
+	// Controlled is true once Prepare has taken control (the workload
+	// carries ControlInfoAnnotation).
+	Controlled bool
 }
 
 // Batch is the target of one step.
@@ -80,7 +84,19 @@ type Batch struct {
 	Updated int32
 	// RolloutID is written to pods as RolloutIDLabel when set.
 	RolloutID string
+	// Revision is the revision the batch releases (Info.UpdateRevision
+	// when it was decided). An adapter that finds another update revision
+	// does nothing and returns ErrRevisionChanged: the batch was decided
+	// for a template that has since been replaced.
+	Revision string
+	// Shrink allows fewer new pods than run now (a step jump back, an
+	// abort). Without it a batch never removes a new pod: a decision
+	// replayed from an earlier step cannot undo a later one.
+	Shrink bool
 }
+
+// ErrRevisionChanged: the workload's update revision is not the batch's.
+var ErrRevisionChanged = errors.New("the workload's update revision is not the batch's")
 
 // Adapter drives one kind of workload through a release.
 type Adapter interface {

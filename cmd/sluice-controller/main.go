@@ -14,15 +14,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -144,6 +148,9 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg.UserAgent = "sluice-controller"
 	scheme := Scheme()
+	if err := waitForAPIs(ctx, cfg, log); err != nil {
+		return err
+	}
 
 	leNamespace := o.leaderElectionNamespace
 	if leNamespace == "" {
@@ -219,7 +226,9 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 		Decoder: decoder,
 		Options: rolloutadmission.Options{PartitionPercentLimit: o.partitionPercentLimit},
 	}})
-	srv.Register(freeze.Path, &webhook.Admission{Handler: &freeze.Handler{Client: mgr.GetClient(), Decoder: decoder}})
+	// The freeze webhook holds a workload to the batch its Rollout's
+	// status records: it must read the latest status, not the cache's.
+	srv.Register(freeze.Path, &webhook.Admission{Handler: &freeze.Handler{Client: mgr.GetAPIReader(), Decoder: decoder}})
 	srv.Register(analysisadmission.TemplatePath, &webhook.Admission{Handler: &analysisadmission.TemplateValidator{Decoder: decoder}})
 	return nil
 }
@@ -233,7 +242,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder}).SetupWithManager(mgr); err != nil {
+	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	ao := analysisrun.Options{PrometheusAddress: o.prometheusAddress}
@@ -294,6 +303,48 @@ func newRotator(cfg *rest.Config, scheme *runtime.Scheme, o options) (*webhooks.
 	svc := o.serviceName + "." + o.namespace + ".svc"
 	r.Names = webhooks.Names{DNS: []string{svc, svc + ".cluster.local"}}
 	return r, nil
+}
+
+// servedAPIs are the group versions the manager needs served before it
+// starts its controllers and webhooks.
+var servedAPIs = []schema.GroupVersionKind{
+	v1beta1.GroupVersion.WithKind("Rollout"),
+	analysisv1alpha1.GroupVersion.WithKind("AnalysisRun"),
+}
+
+// waitForAPIs waits until the API server serves Sluice's kinds: started
+// together with its CRDs (a Helm install, a test), the manager would
+// otherwise fail on "no matches for kind" and exit.
+func waitForAPIs(ctx context.Context, cfg *rest.Config, log logr.Logger) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for waited := false; ; waited = true {
+		missing := ""
+		for _, gvk := range servedAPIs {
+			list, err := dc.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+			if err == nil && slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Kind == gvk.Kind }) {
+				continue
+			}
+			missing = gvk.String()
+			break
+		}
+		if missing == "" {
+			if waited {
+				log.Info("the API server serves Sluice's kinds now")
+			}
+			return nil
+		}
+		if !waited {
+			log.Info("waiting for the API server to serve Sluice's CRDs", "missing", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not served (are Sluice's CRDs installed?): %w", missing, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func envOr(key, def string) string {

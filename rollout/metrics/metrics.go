@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -35,7 +36,6 @@ import (
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/rollout"
-	"github.com/sluicehq/sluice/traffic/route"
 )
 
 var rolloutLabels = []string{"namespace", "rollout"}
@@ -50,11 +50,13 @@ var (
 	stepStateDesc   = desc("rollout_step_state", "1 for the current step's state (StepUpgrade, StepPaused, ...), and for Aborted when the release is aborted.", "state")
 	stepDesc        = desc("rollout_step", "The current step, 1-based (0 before the first release).")
 	stepsDesc       = desc("rollout_steps", "The number of steps of the Rollout's plan.")
-	weightDesc      = desc("rollout_canary_weight", "The percentage of traffic routed to the new version: the current step's, the previous step's while this one's pods come up; 0 when none is routed, or by request match only.")
+	weightDesc      = desc("rollout_canary_weight", "The percentage of traffic the routing sends to the new version, as last applied to the routing objects (status.release.traffic.weight); 0 when none is routed, or by request match only.")
 	replicasDesc    = desc("rollout_canary_replicas", "Pods of the new version.")
 	readyDesc       = desc("rollout_canary_ready_replicas", "Ready pods of the new version.")
-	pausedDesc      = desc("rollout_paused", "1 while the release waits for a person: a manual pause, spec.strategy.paused, or an analysis hold.")
+	pausedDesc      = desc("rollout_paused", "1 while the release waits for a person (status.release.hold.reason is one that needs a person: WaitingForApproval, PausedBySpec, an analysis hold, ProgressDeadlineExceeded, ...), Aborted aside.")
 	abortedDesc     = desc("rollout_aborted", "1 while the release is aborted (by its analysis or a person) and held at the stable revision.")
+	waitingDesc     = desc("rollout_waiting", "1 for what the release in progress waits for: status.release.hold.reason (WaitingForPods, TrafficGracePeriod, AnalysisRunning, TimedPause, WaitingForApproval, PausedBySpec, AnalysisError, Aborted, ...).", "reason")
+	waitingSince    = desc("rollout_waiting_since_seconds", "When the release began to wait for its reason, as a Unix time (status.release.hold.since).", "reason")
 	metricValueDesc = desc("analysis_metric_value", "The last measured value of an analysis metric of the Rollout's current runs (the first number of the result).", "metric", "run")
 	metricPhaseDesc = desc("analysis_metric_phase", "1 for the phase of an analysis metric of the Rollout's current runs (Running, Successful, Failed, Error, Inconclusive).", "metric", "run", "phase")
 	runPhaseDesc    = desc("analysis_run_phase", "1 for the phase of the Rollout's current runs: kind step or background.", "kind", "phase")
@@ -80,7 +82,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, metricValueDesc, metricPhaseDesc, runPhaseDesc, thresholdDesc} {
+	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, waitingDesc, waitingSince, metricValueDesc, metricPhaseDesc, runPhaseDesc, thresholdDesc} {
 		ch <- d
 	}
 }
@@ -141,33 +143,38 @@ func collectRollout(ch chan<- prometheus.Metric, r *v1beta1.Rollout, runs map[st
 	if st.Phase != "" {
 		gauge(phaseDesc, 1, string(st.Phase))
 	}
-	steps := rollout.StepsOf(r)
-	gauge(stepsDesc, float64(len(steps)))
+	gauge(stepsDesc, float64(len(r.Spec.Strategy.Steps())))
 	gauge(stepDesc, float64(st.CurrentStepIndex))
-	aborted := progressingReason(r) == rollout.ReasonAborted
-	progressing := st.Phase == v1beta1.RolloutPhaseProgressing
+	progressing := st.InProgress()
+	hold := st.HoldOf()
+	if !progressing {
+		hold = nil
+	}
+	aborted := hold != nil && hold.Reason == v1beta1.HoldAborted
 	switch {
 	case aborted:
 		gauge(stepStateDesc, 1, rollout.ReasonAborted)
 	case st.CurrentStepState != "":
 		gauge(stepStateDesc, 1, string(st.CurrentStepState))
 	}
-	gauge(abortedDesc, boolf(progressing && aborted))
-	gauge(pausedDesc, boolf(progressing && !aborted && waiting(r)))
+	gauge(abortedDesc, boolf(aborted))
+	gauge(pausedDesc, boolf(hold != nil && !aborted && hold.Reason.NeedsPerson()))
+	if hold != nil {
+		gauge(waitingDesc, 1, string(hold.Reason))
+		gauge(waitingSince, float64(hold.Since.Unix()), string(hold.Reason))
+	}
 
 	var replicas, ready int32
-	switch {
-	case st.CanaryStatus != nil:
-		replicas, ready = st.CanaryStatus.CanaryReplicas, st.CanaryStatus.CanaryReadyReplicas
-	case st.BlueGreenStatus != nil:
-		replicas, ready = st.BlueGreenStatus.UpdatedReplicas, st.BlueGreenStatus.UpdatedReadyReplicas
-	}
-	if !progressing {
-		replicas, ready = 0, 0
+	if progressing {
+		replicas, ready = st.NewPods()
 	}
 	gauge(replicasDesc, float64(replicas))
 	gauge(readyDesc, float64(ready))
-	gauge(weightDesc, float64(weight(r, steps, progressing && !aborted)))
+	var weight int32
+	if t := st.TrafficOf(); progressing && t != nil && t.Weight != nil {
+		weight = *t.Weight
+	}
+	gauge(weightDesc, float64(weight))
 
 	if a := st.Analysis; a != nil {
 		for kind, rs := range map[string]*analysisv1alpha1.RunStatus{"step": a.StepRun, "background": a.BackgroundRun} {
@@ -215,55 +222,6 @@ func firstNumber(s string) (float64, bool) {
 	return v, err == nil && v == v // v == v: not NaN
 }
 
-// weight is the percentage of traffic the new version gets: the current
-// step's while it is routed. While a step's pods come up (StepInit,
-// StepUpgrade) the previous step's routing still holds, unless this step
-// routes nothing (then everything went to stable before the upgrade).
-func weight(r *v1beta1.Rollout, steps []v1beta1.CanaryStep, routed bool) int32 {
-	i := int(r.Status.CurrentStepIndex)
-	if !routed || len(rollout.RoutingsOf(r)) == 0 || i < 1 || i > len(steps) {
-		return 0
-	}
-	switch r.Status.CurrentStepState {
-	case v1beta1.CanaryStepStateInit, v1beta1.CanaryStepStateUpgrade:
-		if !hasRoute(steps[i-1]) {
-			return 0
-		}
-		i-- // not routed yet at this step: the previous step's holds
-		if i < 1 {
-			return 0
-		}
-	}
-	if steps[i-1].Traffic == nil {
-		return 0 // by match only, or none
-	}
-	w, err := route.ParseWeight(*steps[i-1].Traffic)
-	if err != nil {
-		return 0
-	}
-	return w
-}
-
-func hasRoute(s v1beta1.CanaryStep) bool { return s.Traffic != nil || len(s.Matches) > 0 }
-
-// waiting reports a release that waits for a person.
-func waiting(r *v1beta1.Rollout) bool {
-	if r.Spec.Strategy.Paused || progressingReason(r) == v1beta1.ProgressingReasonPaused {
-		return true
-	}
-	msg := r.Status.Message
-	return strings.Contains(msg, "manually confirm") || strings.Contains(msg, ", paused: ")
-}
-
-func progressingReason(r *v1beta1.Rollout) string {
-	for _, c := range r.Status.Conditions {
-		if c.Type == v1beta1.RolloutConditionProgressing {
-			return c.Reason
-		}
-	}
-	return ""
-}
-
 func boolf(b bool) float64 {
 	if b {
 		return 1
@@ -282,9 +240,7 @@ type Recorder struct {
 	mu sync.Mutex
 	// last is when each Rollout with series was last recorded.
 	last map[types.NamespacedName]time.Time
-	// releases are the Rollouts' current releases, for their durations.
-	releases map[types.NamespacedName]*release
-	now      func() time.Time // time.Now when nil
+	now  func() time.Time // time.Now when nil
 }
 
 var _ rollout.Observer = (*Recorder)(nil)
@@ -294,15 +250,14 @@ var _ rollout.Observer = (*Recorder)(nil)
 // exported before this replica leads (nil: at once).
 func NewRecorder(reg prometheus.Registerer, reader client.Reader, elected <-chan struct{}) (*Recorder, error) {
 	r := &Recorder{
-		last:     map[types.NamespacedName]time.Time{},
-		releases: map[types.NamespacedName]*release{},
+		last: map[types.NamespacedName]time.Time{},
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rollout_decisions_total",
 			Help: "Decisions the release engine took: advance, complete, pause, rollback, promote or retry, caused by analysis, a person (manual), a progress deadline or the plan.",
 		}, append(append([]string{}, rolloutLabels...), "decision", "cause")),
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sluice_release_duration_seconds",
-			Help:    "How long releases took, from start to completion, cancellation or abort, by outcome; an aborted release counts once, as aborted.",
+			Help:    "How long releases took, from start to end, by outcome (status.lastRelease: Completed, Promoted, RolledBack, Aborted, Cancelled); an aborted release counts once, when it is aborted.",
 			Buckets: []float64{30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
 		}, append(append([]string{}, rolloutLabels...), "outcome")),
 		transitions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -347,62 +302,26 @@ func (r *Recorder) Decided(before *v1beta1.Rollout, d rollout.Decision, took tim
 		r.forget(key)
 		return
 	}
-	now := r.clock()
-	r.last[key] = now
-	rel := r.releases[key]
-	if rev := newRevision(&d.Status); d.Status.Phase == v1beta1.RolloutPhaseProgressing && rev != "" && (rel == nil || rel.revision != rev) {
-		// A release of rev begins: a first one, or a new version pushed
-		// over the last.
-		rel = &release{revision: rev, start: now}
-		if before.Status.Phase == v1beta1.RolloutPhaseProgressing && newRevision(&before.Status) == rev {
-			rel.start = progressingSince(before) // under way before this replica led
-		}
-		r.releases[key] = rel
-	}
+	r.last[key] = r.clock()
 	for _, m := range d.Made {
 		r.decisions.WithLabelValues(ns, name, m.Decision, m.Cause).Inc()
-		if m.Decision == rollout.DecisionRetry && rel != nil {
-			rel.ended = false // an aborted release starts over
-		}
 	}
 	if before.Status.CurrentStepIndex != d.Status.CurrentStepIndex || before.Status.CurrentStepState != d.Status.CurrentStepState {
 		r.transitions.WithLabelValues(ns, name).Observe(took.Seconds())
 	}
-	if outcome := outcome(before, d); outcome != "" {
-		start := progressingSince(before)
-		if rel != nil {
-			start = rel.start
-		}
-		// An aborted release that is cancelled afterwards (its stable
-		// template re-applied) ended when it was aborted.
-		if (rel == nil || !rel.ended) && !start.IsZero() {
-			r.durations.WithLabelValues(ns, name, outcome).Observe(now.Sub(start).Seconds())
-		}
-		if rel != nil {
-			rel.ended = true
-		}
-		if d.Status.Phase != v1beta1.RolloutPhaseProgressing {
-			delete(r.releases, key)
-		}
+	if rec := ended(&before.Status, &d.Status); rec != nil && rec.Started != nil {
+		r.durations.WithLabelValues(ns, name, string(rec.Outcome)).Observe(rec.Ended.Sub(rec.Started.Time).Seconds())
 	}
 }
 
-// release is what the Recorder knows of a Rollout's current release.
-type release struct {
-	revision string    // the new version's
-	start    time.Time // when it began
-	ended    bool      // its outcome is recorded
-}
-
-// newRevision is the revision a status releases.
-func newRevision(st *v1beta1.RolloutStatus) string {
-	switch {
-	case st.CanaryStatus != nil:
-		return st.CanaryStatus.CanaryRevision
-	case st.BlueGreenStatus != nil:
-		return st.BlueGreenStatus.UpdatedRevision
+// ended is the record of a release that ended with this decision: a
+// status.lastRelease that was not there before.
+func ended(before, after *v1beta1.RolloutStatus) *v1beta1.ReleaseRecord {
+	rec := after.LastRelease
+	if rec == nil || equality.Semantic.DeepEqual(rec, before.LastRelease) {
+		return nil
 	}
-	return ""
+	return rec
 }
 
 func (r *Recorder) clock() time.Time {
@@ -432,38 +351,4 @@ func (r *Recorder) forget(key types.NamespacedName) {
 	r.durations.DeletePartialMatch(labels)
 	r.transitions.DeletePartialMatch(labels)
 	delete(r.last, key)
-	delete(r.releases, key)
-}
-
-// outcome is how a release ended in d, if it did: completed, cancelled or
-// aborted.
-func outcome(before *v1beta1.Rollout, d rollout.Decision) string {
-	for _, m := range d.Made {
-		if m.Decision == rollout.DecisionRollback && progressingReason(before) != rollout.ReasonAborted && strings.Contains(d.Status.Message, "aborted") {
-			return "aborted"
-		}
-	}
-	if before.Status.Phase == v1beta1.RolloutPhaseProgressing && d.Status.Phase == v1beta1.RolloutPhaseHealthy {
-		for _, c := range d.Status.Conditions {
-			if c.Type == v1beta1.RolloutConditionSucceeded {
-				if c.Status == "True" {
-					return "completed"
-				}
-				return "cancelled"
-			}
-		}
-	}
-	return ""
-}
-
-// progressingSince is when the release began as far as the status tells:
-// the Progressing condition's last transition to True (a new version
-// pushed over a release keeps it).
-func progressingSince(r *v1beta1.Rollout) time.Time {
-	for _, c := range r.Status.Conditions {
-		if c.Type == v1beta1.RolloutConditionProgressing {
-			return c.LastTransitionTime.Time
-		}
-	}
-	return time.Time{}
 }

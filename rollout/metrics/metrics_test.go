@@ -24,7 +24,7 @@ import (
 // releasing is a Rollout at step 2 of 3 (50% of traffic), analysing.
 func releasing() *v1beta1.Rollout {
 	one, half, all := intstr.FromInt32(1), intstr.FromString("50%"), intstr.FromString("100%")
-	w50 := "50%"
+	w50, fifty := "50%", int32(50)
 	r := &v1beta1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
 	r.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{Steps: []v1beta1.CanaryStep{
 		{Replicas: &one}, {Replicas: &half, TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w50}}, {Replicas: &all},
@@ -34,6 +34,11 @@ func releasing() *v1beta1.Rollout {
 		CanaryStatus: &v1beta1.CanaryStatus{CanaryReplicas: 5, CanaryReadyReplicas: 4},
 		Conditions:   []v1beta1.RolloutCondition{{Type: v1beta1.RolloutConditionProgressing, Status: corev1.ConditionTrue, Reason: "InRolling"}},
 		Analysis:     &analysisv1alpha1.RolloutAnalysisStatus{StepRun: &analysisv1alpha1.RunStatus{Name: "web-abc-2", Phase: analysisv1alpha1.AnalysisRunning}},
+		Release: &v1beta1.ReleaseStatus{
+			Hold:    &v1beta1.Hold{Reason: v1beta1.HoldAnalysisRunning, Step: 2, Run: "web-abc-2"},
+			Batch:   &v1beta1.BatchStatus{Step: 2, Replicas: 5},
+			Traffic: &v1beta1.TrafficStatus{Step: 2, Weight: &fifty},
+		},
 	}
 	return r
 }
@@ -72,7 +77,7 @@ sluice_analysis_metric_value{metric="error-rate",namespace="shop",rollout="web",
 # HELP sluice_rollout_canary_ready_replicas Ready pods of the new version.
 # TYPE sluice_rollout_canary_ready_replicas gauge
 sluice_rollout_canary_ready_replicas{namespace="shop",rollout="web"} 4
-# HELP sluice_rollout_canary_weight The percentage of traffic routed to the new version: the current step's, the previous step's while this one's pods come up; 0 when none is routed, or by request match only.
+# HELP sluice_rollout_canary_weight The percentage of traffic the routing sends to the new version, as last applied to the routing objects (status.release.traffic.weight); 0 when none is routed, or by request match only.
 # TYPE sluice_rollout_canary_weight gauge
 sluice_rollout_canary_weight{namespace="shop",rollout="web"} 50
 # HELP sluice_rollout_phase 1 for the Rollout's current phase (Healthy, Progressing, ...).
@@ -102,6 +107,7 @@ sluice_rollout_step_state{namespace="shop",rollout="web",state="StepMetricsAnaly
 	// An aborted release: weight 0, aborted 1, the Aborted state.
 	r := releasing()
 	r.Status.Conditions[0].Reason = rollout.ReasonAborted
+	r.Status.Release = &v1beta1.ReleaseStatus{Hold: &v1beta1.Hold{Reason: v1beta1.HoldAborted}}
 	got := gather(t, &Collector{Reader: newClient(t, r)})
 	for series, v := range map[string]float64{
 		`sluice_rollout_aborted{namespace="shop",rollout="web"}`:                    1,
@@ -150,6 +156,8 @@ func TestRecorder(t *testing.T) {
 	done := after.DeepCopy()
 	done.Phase = v1beta1.RolloutPhaseHealthy
 	done.Conditions = append(done.Conditions, v1beta1.RolloutCondition{Type: v1beta1.RolloutConditionSucceeded, Status: corev1.ConditionTrue})
+	started := metav1.NewTime(time.Unix(1_000_000, 0))
+	done.LastRelease = &v1beta1.ReleaseRecord{Outcome: v1beta1.OutcomeCompleted, Revision: "abc", Started: &started, Ended: metav1.NewTime(started.Add(90 * time.Second))}
 	atStep3 := before.DeepCopy()
 	atStep3.Status = *after
 	rec.Decided(atStep3, rollout.Decision{Status: *done, Made: []rollout.Made{{Decision: rollout.DecisionComplete, Cause: rollout.CausePlan}}}, time.Millisecond)
@@ -159,14 +167,14 @@ func TestRecorder(t *testing.T) {
 		`sluice_rollout_decisions_total{cause="analysis",decision="advance",namespace="shop",rollout="web"}`: 1,
 		`sluice_rollout_decisions_total{cause="plan",decision="complete",namespace="shop",rollout="web"}`:    1,
 		`sluice_step_transition_seconds_count{namespace="shop",rollout="web"}`:                               1,
-		`sluice_release_duration_seconds_count{namespace="shop",outcome="completed",rollout="web"}`:          1,
+		`sluice_release_duration_seconds_count{namespace="shop",outcome="Completed",rollout="web"}`:          1,
 	} {
 		if got[series] != v {
 			t.Errorf("%s = %v, want %v", series, got[series], v)
 		}
 	}
-	if s := got[`sluice_release_duration_seconds_sum{namespace="shop",outcome="completed",rollout="web"}`]; s < 89 || s > 120 {
-		t.Errorf("release duration %vs, want about 90s", s)
+	if s := got[`sluice_release_duration_seconds_sum{namespace="shop",outcome="Completed",rollout="web"}`]; s != 90 {
+		t.Errorf("release duration %vs, want 90s (status.lastRelease)", s)
 	}
 
 	// Let go: the Rollout's series go.
@@ -243,6 +251,7 @@ func TestLabelsBounded(t *testing.T) {
 	aborted := releasing()
 	aborted.Name = "aborted"
 	aborted.Status.Conditions[0].Reason = rollout.ReasonAborted
+	aborted.Status.Release.Hold.Reason = v1beta1.HoldAborted
 	rec, err := NewRecorder(reg, newClient(t, releasing(), aborted, run()), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +259,8 @@ func TestLabelsBounded(t *testing.T) {
 	done := releasing().Status
 	done.Phase = v1beta1.RolloutPhaseHealthy
 	done.Conditions = append(done.Conditions, v1beta1.RolloutCondition{Type: v1beta1.RolloutConditionSucceeded, Status: corev1.ConditionTrue})
+	start := metav1.NewTime(time.Unix(1_000_000, 0))
+	done.LastRelease = &v1beta1.ReleaseRecord{Outcome: v1beta1.OutcomeCompleted, Started: &start, Ended: metav1.NewTime(start.Add(time.Minute))}
 	rec.Decided(releasing(), rollout.Decision{Status: done, Made: []rollout.Made{{Decision: rollout.DecisionComplete, Cause: rollout.CausePlan}}}, time.Millisecond)
 
 	closed := map[string][]string{
@@ -260,7 +271,10 @@ func TestLabelsBounded(t *testing.T) {
 		"op":        {"<", "<=", ">", ">="},
 		"decision":  {rollout.DecisionAdvance, rollout.DecisionComplete, rollout.DecisionPause, rollout.DecisionRollback, rollout.DecisionPromote, rollout.DecisionRetry},
 		"cause":     {rollout.CauseAnalysis, rollout.CauseManual, rollout.CauseDeadline, rollout.CausePlan},
-		"outcome":   {"completed", "cancelled", "aborted"},
+		"outcome":   {"Completed", "Promoted", "RolledBack", "Aborted", "Cancelled"},
+		"reason": {"WaitingForPods", "TrafficGracePeriod", "AnalysisRunning", "TimedPause", "WaitingForApproval", "PausedBySpec",
+			"AnalysisInconclusive", "AnalysisError", "AnalysisFailedPaused", "AnalysisNotStarted", "Aborted", "ProgressDeadlineExceeded",
+			"TrafficError", "WorkloadError", "WorkloadNotFound", "NewRevisionRefused"},
 	}
 	// Names of objects: the Rollout's, its namespace, its runs and their
 	// metrics (as the AnalysisTemplate names them).
@@ -305,46 +319,53 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// The weight is what the routing sends to the new version now.
+// The weight is the one the routing objects were last given
+// (status.release.traffic), whatever the plan says.
 func TestWeight(t *testing.T) {
-	w10, w50 := "10%", "50%"
-	steps := []v1beta1.CanaryStep{
-		{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w10}},
-		{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &w50}},
-		{TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Matches: []v1beta1.HttpRouteMatch{{}}}},
-		{}, // routes nothing
-	}
+	w := func(n int32) *int32 { return &n }
 	for _, tc := range []struct {
-		step   int32
-		state  v1beta1.CanaryStepState
-		routed bool
-		want   int32
+		name    string
+		traffic *v1beta1.TrafficStatus
+		phase   v1beta1.RolloutPhase
+		want    float64
 	}{
-		{1, v1beta1.CanaryStepStateUpgrade, true, 0},          // nothing routed yet
-		{1, v1beta1.CanaryStepStateTrafficRouting, true, 10},  // being routed: the step's
-		{1, v1beta1.CanaryStepStatePaused, true, 10},          //
-		{2, v1beta1.CanaryStepStateInit, true, 10},            // step 1's holds while step 2's pods come up
-		{2, v1beta1.CanaryStepStateUpgrade, true, 10},         //
-		{2, v1beta1.CanaryStepStateMetricsAnalysis, true, 50}, //
-		{3, v1beta1.CanaryStepStateReady, true, 0},            // by match only
-		{4, v1beta1.CanaryStepStateUpgrade, true, 0},          // a step routing nothing sent all to stable first
-		{2, v1beta1.CanaryStepStateMetricsAnalysis, false, 0}, // not progressing, or aborted
-		{0, v1beta1.CanaryStepStateMetricsAnalysis, true, 0},  // no step
-		{5, v1beta1.CanaryStepStateMetricsAnalysis, true, 0},  // out of range
+		{"nothing routed yet", nil, v1beta1.RolloutPhaseProgressing, 0},
+		{"the weight in force", &v1beta1.TrafficStatus{Step: 1, Weight: w(10)}, v1beta1.RolloutPhaseProgressing, 10},
+		{"by match only", &v1beta1.TrafficStatus{Step: 3, Matches: []v1beta1.HttpRouteMatch{{}}}, v1beta1.RolloutPhaseProgressing, 0},
+		{"blue-green's switch", &v1beta1.TrafficStatus{Weight: w(100)}, v1beta1.RolloutPhaseProgressing, 100},
+		{"at rest", &v1beta1.TrafficStatus{Weight: w(50)}, v1beta1.RolloutPhaseHealthy, 0},
 	} {
-		r := releasing()
-		r.Spec.Strategy.Canary.Steps = steps
-		r.Status.CurrentStepIndex, r.Status.CurrentStepState = tc.step, tc.state
-		if got := weight(r, steps, tc.routed); got != tc.want {
-			t.Errorf("step %d %s routed %v: weight %d, want %d", tc.step, tc.state, tc.routed, got, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			r := releasing()
+			r.Status.Phase = tc.phase
+			r.Status.Release = &v1beta1.ReleaseStatus{Traffic: tc.traffic}
+			got := gather(t, &Collector{Reader: newClient(t, r)})
+			if v := got[`sluice_rollout_canary_weight{namespace="shop",rollout="web"}`]; v != tc.want {
+				t.Errorf("weight %v, want %v", v, tc.want)
+			}
+		})
+	}
+}
+
+// The hold is exported with its reason (a closed set) and since when.
+func TestWaiting(t *testing.T) {
+	r := releasing()
+	since := metav1.NewTime(time.Unix(1_700_000_000, 0))
+	r.Status.Release = &v1beta1.ReleaseStatus{Hold: &v1beta1.Hold{Reason: v1beta1.HoldWaitingForApproval, Since: since, Step: 2}}
+	got := gather(t, &Collector{Reader: newClient(t, r)})
+	for series, v := range map[string]float64{
+		`sluice_rollout_waiting{namespace="shop",reason="WaitingForApproval",rollout="web"}`:               1,
+		`sluice_rollout_waiting_since_seconds{namespace="shop",reason="WaitingForApproval",rollout="web"}`: 1_700_000_000,
+		`sluice_rollout_paused{namespace="shop",rollout="web"}`:                                            1,
+		`sluice_rollout_aborted{namespace="shop",rollout="web"}`:                                           0,
+	} {
+		if got[series] != v {
+			t.Errorf("%s = %v, want %v", series, got[series], v)
 		}
 	}
-	// Without trafficRoutings a step's traffic is ignored (the guide's
-	// Example 4): nothing is routed.
-	r := releasing()
-	r.Spec.Strategy.Canary.TrafficRoutings = nil
-	if got := weight(r, rollout.StepsOf(r), true); got != 0 {
-		t.Errorf("weight %d without trafficRoutings, want 0", got)
+	r.Status.Release.Hold.Reason = v1beta1.HoldAnalysisRunning
+	if got := gather(t, &Collector{Reader: newClient(t, r)}); got[`sluice_rollout_paused{namespace="shop",rollout="web"}`] != 0 {
+		t.Error("a running analysis is not a pause")
 	}
 }
 
@@ -383,70 +404,40 @@ func gather(t *testing.T, g prometheus.Collector) map[string]float64 {
 	return out
 }
 
-// Each release's duration is recorded once, from its own start: an aborted
-// release cancelled afterwards counts as aborted only, a version pushed over
-// an aborted one is timed from the push, a retried release counts again.
+// Each release's duration is recorded once, when status.lastRelease
+// records it: an aborted release cleaned up later is not counted again
+// (Decide keeps its record), a retried one counts when it ends.
 func TestReleaseDurations(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	rec, err := NewRecorder(reg, newClient(t, releasing()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var now time.Time
-	rec.now = func() time.Time { return now }
-	at := func(s int) { now = time.Unix(1_000_000, 0).Add(time.Duration(s) * time.Second) }
-	status := func(phase v1beta1.RolloutPhase, rev, reason, message string, succeeded corev1.ConditionStatus) *v1beta1.Rollout {
-		r := releasing()
-		r.Status.Phase, r.Status.Message = phase, message
-		r.Status.CanaryStatus.CanaryRevision = rev
-		r.Status.Conditions = []v1beta1.RolloutCondition{{Type: v1beta1.RolloutConditionProgressing, Status: corev1.ConditionTrue, Reason: reason,
-			LastTransitionTime: metav1.NewTime(time.Unix(1_000_000, 0))}} // the status's idea of the start: not used while the Recorder knows better
-		if succeeded != "" {
-			r.Status.Conditions = append(r.Status.Conditions, v1beta1.RolloutCondition{Type: v1beta1.RolloutConditionSucceeded, Status: succeeded})
-		}
-		return r
+	at := func(s int) metav1.Time {
+		return metav1.NewTime(time.Unix(1_000_000, 0).Add(time.Duration(s) * time.Second))
 	}
-	healthy := func(rev string, succeeded corev1.ConditionStatus) *v1beta1.Rollout {
-		return status(v1beta1.RolloutPhaseHealthy, rev, "Completed", "", succeeded)
+	ended := func(o v1beta1.ReleaseOutcome, rev string, start, end int) *v1beta1.ReleaseRecord {
+		s := at(start)
+		return &v1beta1.ReleaseRecord{Outcome: o, Revision: rev, Started: &s, Ended: at(end)}
 	}
-	progressing := func(rev string) *v1beta1.Rollout {
-		return status(v1beta1.RolloutPhaseProgressing, rev, "InRolling", "", "")
+	var last *v1beta1.ReleaseRecord
+	decide := func(next *v1beta1.ReleaseRecord) {
+		before := releasing()
+		before.Status.LastRelease = last
+		after := releasing().Status
+		after.LastRelease = next
+		rec.Decided(before, rollout.Decision{Status: after}, time.Millisecond)
+		last = next
 	}
-	aborted := func(rev string) *v1beta1.Rollout {
-		return status(v1beta1.RolloutPhaseProgressing, rev, rollout.ReasonAborted, "Rollout is aborted: analysis ...", "")
-	}
-	decide := func(before, after *v1beta1.Rollout, made ...rollout.Made) {
-		rec.Decided(before, rollout.Decision{Status: after.Status, Made: made}, time.Millisecond)
-	}
-	rollback := rollout.Made{Decision: rollout.DecisionRollback, Cause: rollout.CauseAnalysis}
-
-	at(100) // A: aborted after 10s, then cancelled
-	decide(healthy("s", ""), progressing("a"))
-	at(110)
-	decide(progressing("a"), aborted("a"), rollback)
-	at(120)
-	decide(status(v1beta1.RolloutPhaseProgressing, "a", "Cancelling", "", ""), healthy("a", corev1.ConditionFalse), rollout.Made{Decision: rollout.DecisionRollback, Cause: rollout.CauseManual})
-
-	at(200) // B: aborted after 5s; C pushed over it at 250, completed at 280
-	decide(healthy("s", ""), progressing("b"))
-	at(205)
-	decide(progressing("b"), aborted("b"), rollback)
-	at(250)
-	decide(aborted("b"), progressing("c"))
-	at(280)
-	decide(progressing("c"), healthy("c", corev1.ConditionTrue))
-
-	at(300) // D: aborted after 2s, retried, completed at 330
-	decide(healthy("s", ""), progressing("d"))
-	at(302)
-	decide(progressing("d"), aborted("d"), rollback)
-	at(310)
-	decide(aborted("d"), progressing("d"), rollout.Made{Decision: rollout.DecisionRetry, Cause: rollout.CauseManual})
-	at(330)
-	decide(progressing("d"), healthy("d", corev1.ConditionTrue))
+	a := ended(v1beta1.OutcomeRolledBack, "a", 100, 110)
+	decide(a)
+	decide(a) // cancelled later: the record stays
+	decide(ended(v1beta1.OutcomeAborted, "b", 200, 205))
+	decide(ended(v1beta1.OutcomeCompleted, "c", 250, 280))
+	decide(ended(v1beta1.OutcomePromoted, "d", 310, 330))
 
 	got := gather(t, reg)
-	for outcome, want := range map[string][2]float64{"aborted": {3, 10 + 5 + 2}, "completed": {2, 30 + 30}, "cancelled": {0, 0}} {
+	for outcome, want := range map[string][2]float64{"RolledBack": {1, 10}, "Aborted": {1, 5}, "Completed": {1, 30}, "Promoted": {1, 20}, "Cancelled": {0, 0}} {
 		count := got[`sluice_release_duration_seconds_count{namespace="shop",outcome="`+outcome+`",rollout="web"}`]
 		sum := got[`sluice_release_duration_seconds_sum{namespace="shop",outcome="`+outcome+`",rollout="web"}`]
 		if count != want[0] || sum != want[1] {

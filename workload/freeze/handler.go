@@ -24,12 +24,18 @@ import (
 // Path is where the webhook is served.
 const Path = "/freeze-workload"
 
-// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps,resources=deployments;statefulsets,verbs=update,versions=v1,name=workloads.freeze.sluice.dev,admissionReviewVersions=v1
-// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps.kruise.io,resources=clonesets;statefulsets,verbs=update,versions=v1alpha1;v1beta1,name=kruise-workloads.freeze.sluice.dev,admissionReviewVersions=v1
+// The webhook runs again after other mutating webhooks changed the object
+// (reinvocationPolicy IfNeeded): OpenKruise's defaulting sets a removed
+// partition to 0, which must not release a held batch.
+// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps,resources=deployments;statefulsets,verbs=update,versions=v1,name=workloads.freeze.sluice.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded
+// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps.kruise.io,resources=clonesets;statefulsets,verbs=update,versions=v1alpha1;v1beta1,name=kruise-workloads.freeze.sluice.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
 
 // Handler freezes workloads that a Rollout references.
 type Handler struct {
+	// Client reads Rollouts and ReplicaSets. It must read the API server,
+	// not a cache: the batch a release holds its workload to is the
+	// Rollout's committed status, and the webhook must see the latest.
 	Client  client.Reader
 	Decoder admission.Decoder
 }

@@ -36,6 +36,12 @@ func (h *Handler) freezeDeployment(ctx context.Context, r *v1beta1.Rollout, cur,
 		return false, nil
 	}
 	templateChanged := !workload.EqualIgnoreHash(&old.Spec.Template, &cur.Spec.Template)
+	if heldBatch(r) != nil && cur.Annotations[workload.InProgressingAnnotation] == "" && old.Annotations[workload.InProgressingAnnotation] != "" {
+		// A client replaced the object without Sluice's marks mid-release.
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.InProgressingAnnotation, old.Annotations[workload.InProgressingAnnotation])
+		keepFrozen(cur)
+		return true, nil
+	}
 	if cur.Annotations[workload.InProgressingAnnotation] != "" {
 		return keepFrozen(cur), nil
 	}
@@ -100,22 +106,66 @@ func (h *Handler) stableHash(ctx context.Context, old *appsv1.Deployment) (strin
 
 // freezeStatefulSet partitions a StatefulSet that enters a release (or
 // gets yet another template during one) so that no pod moves until the
-// Rollout releases a batch.
+// Rollout releases a batch, and keeps a StatefulSet held to its batch
+// (see holdToBatch).
 func (h *Handler) freezeStatefulSet(_ context.Context, r *v1beta1.Rollout, cur, old *appsv1.StatefulSet) (bool, error) {
 	if (cur.Spec.Replicas != nil && *cur.Spec.Replicas == 0) || cur.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		return false, nil
 	}
-	templateChanged := !equalTemplate(old, cur)
-	if !revisionChanged(old, cur, templateChanged) {
-		return false, nil
-	}
-	p := int32(workload.FrozenPartition)
 	if cur.Spec.UpdateStrategy.RollingUpdate == nil {
 		cur.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{}
 	}
-	cur.Spec.UpdateStrategy.RollingUpdate.Partition = &p
-	metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.InProgressingAnnotation, inProgressing(r))
+	ru := cur.Spec.UpdateStrategy.RollingUpdate
+	partition := int32(0)
+	if ru.Partition != nil {
+		partition = *ru.Partition
+	}
+	replicas := int32(1)
+	if cur.Spec.Replicas != nil {
+		replicas = *cur.Spec.Replicas
+	}
+	mark := cur.Annotations[workload.InProgressingAnnotation]
+	templateChanged := !equalTemplate(old, cur)
+	if revisionChanged(old, cur, templateChanged) {
+		partition = workload.FrozenPartition
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.InProgressingAnnotation, inProgressing(r))
+	} else if held, ok := holdToBatch(r, &cur.ObjectMeta, &old.ObjectMeta, replicas, partition); ok {
+		partition = held
+	} else {
+		return false, nil
+	}
+	if ru.Partition != nil && *ru.Partition == partition && cur.Annotations[workload.InProgressingAnnotation] == mark {
+		return false, nil
+	}
+	ru.Partition = &partition
 	return true, nil
+}
+
+// holdToBatch keeps a workload that a release holds to a batch there,
+// whoever writes it: while the Rollout's committed status has a batch, the
+// partition stays at least replicas - batch.replicas (so no more than the
+// batch's pods run the new version) and the in-progressing mark stays. A
+// GitOps tool re-applying a manifest with partition: 0 mid-release would
+// otherwise release every pod. The controller's own writes keep to the
+// batch by construction: it records the batch before it moves a pod. It
+// returns the partition to write and whether the workload is held.
+func holdToBatch(r *v1beta1.Rollout, cur, old *metav1.ObjectMeta, replicas, partition int32) (int32, bool) {
+	b := heldBatch(r)
+	if b == nil {
+		return partition, false
+	}
+	if cur.Annotations[workload.InProgressingAnnotation] == "" && old.Annotations[workload.InProgressingAnnotation] != "" {
+		metav1.SetMetaDataAnnotation(cur, workload.InProgressingAnnotation, old.Annotations[workload.InProgressingAnnotation])
+	}
+	return max(partition, replicas-b.Replicas), true
+}
+
+// heldBatch is the batch the Rollout holds its workload to, or nil.
+func heldBatch(r *v1beta1.Rollout) *v1beta1.BatchStatus {
+	if r.Status.Phase != v1beta1.RolloutPhaseProgressing || r.Status.Release == nil {
+		return nil
+	}
+	return r.Status.Release.Batch
 }
 
 func equalTemplate(old, cur *appsv1.StatefulSet) bool {
@@ -123,24 +173,50 @@ func equalTemplate(old, cur *appsv1.StatefulSet) bool {
 }
 
 // freezeKruise partitions an OpenKruise CloneSet or Advanced StatefulSet
-// whose pod template (or rollout id) changes.
+// whose pod template (or rollout id) changes, and keeps one held to its
+// batch (see holdToBatch).
 func (h *Handler) freezeKruise(_ context.Context, r *v1beta1.Rollout, cur, old *unstructured.Unstructured) (bool, error) {
-	if replicas, found, _ := unstructured.NestedInt64(cur.Object, "spec", "replicas"); found && replicas == 0 {
+	replicas, found, _ := unstructured.NestedInt64(cur.Object, "spec", "replicas")
+	if !found {
+		replicas = 1
+	}
+	if replicas == 0 {
 		return false, nil
 	}
 	curTemplate, _, _ := unstructured.NestedMap(cur.Object, "spec", "template")
 	oldTemplate, _, _ := unstructured.NestedMap(old.Object, "spec", "template")
-	if !revisionChanged(old, cur, !equality.Semantic.DeepEqual(curTemplate, oldTemplate)) {
-		return false, nil
+	if revisionChanged(old, cur, !equality.Semantic.DeepEqual(curTemplate, oldTemplate)) {
+		if _, err := workload.FreezeKruise(cur); err != nil {
+			return false, err
+		}
+		setAnnotation(cur, workload.InProgressingAnnotation, inProgressing(r))
+		return true, nil
 	}
-	if _, err := workload.FreezeKruise(cur); err != nil {
+	partition, err := workload.KruisePartition(cur, int32(replicas))
+	if err != nil {
 		return false, err
 	}
-	ann := cur.GetAnnotations()
+	meta, oldMeta := &metav1.ObjectMeta{Annotations: cur.GetAnnotations()}, &metav1.ObjectMeta{Annotations: old.GetAnnotations()}
+	held, ok := holdToBatch(r, meta, oldMeta, int32(replicas), partition)
+	if !ok {
+		return false, nil
+	}
+	changed := meta.Annotations[workload.InProgressingAnnotation] != cur.GetAnnotations()[workload.InProgressingAnnotation]
+	cur.SetAnnotations(meta.Annotations)
+	if held != partition {
+		if err := workload.SetKruisePartition(cur, held); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+func setAnnotation(u *unstructured.Unstructured, k, v string) {
+	ann := u.GetAnnotations()
 	if ann == nil {
 		ann = map[string]string{}
 	}
-	ann[workload.InProgressingAnnotation] = inProgressing(r)
-	cur.SetAnnotations(ann)
-	return true, nil
+	ann[k] = v
+	u.SetAnnotations(ann)
 }

@@ -76,6 +76,8 @@ func (src *Rollout) ConvertTo(hubRaw conversion.Hub) error {
 		Phase:              src.Status.Phase,
 		Message:            src.Status.Message,
 		Analysis:           src.Status.Analysis.DeepCopy(),
+		Release:            src.Status.Release.DeepCopy(),
+		LastRelease:        src.Status.LastRelease.DeepCopy(),
 		BlueGreenStatus:    only.BlueGreenStatus,
 	}
 	if s := src.Status.CanaryStatus; s != nil {
@@ -159,6 +161,8 @@ func (dst *Rollout) ConvertFrom(hubRaw conversion.Hub) error {
 		Phase:              src.Status.Phase,
 		Message:            src.Status.Message,
 		Analysis:           src.Status.Analysis.DeepCopy(),
+		Release:            src.Status.Release.DeepCopy(),
+		LastRelease:        src.Status.LastRelease.DeepCopy(),
 	}
 	if s := src.Status.CanaryStatus; s != nil {
 		dst.Status.CanaryStatus = &CanaryStatus{

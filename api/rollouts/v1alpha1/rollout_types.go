@@ -174,6 +174,12 @@ type RolloutStatus struct {
 	// Analysis is the state of the release's AnalysisRuns (Sluice).
 	// +optional
 	Analysis *analysisv1alpha1.RolloutAnalysisStatus `json:"analysis,omitempty"`
+	// Release is the release in progress, as data (Sluice).
+	// +optional
+	Release *v1beta1.ReleaseStatus `json:"release,omitempty"`
+	// LastRelease is how the last release ended (Sluice).
+	// +optional
+	LastRelease *v1beta1.ReleaseRecord `json:"lastRelease,omitempty"`
 }
 
 // CanaryStatus is the progress of a canary release.

@@ -38,12 +38,23 @@ type RolloutStatus struct {
 	// Analysis is the state of the release's AnalysisRuns (Sluice).
 	// +optional
 	Analysis *analysisv1alpha1.RolloutAnalysisStatus `json:"analysis,omitempty"`
+	// Release is the release in progress, as data: what it waits for, the
+	// batch the workload is held to, the traffic in force (Sluice).
+	// +optional
+	Release *ReleaseStatus `json:"release,omitempty"`
+	// LastRelease is how the last release ended (Sluice).
+	// +optional
+	LastRelease *ReleaseRecord `json:"lastRelease,omitempty"`
 }
 
 // RolloutCondition is one observed condition of a Rollout.
 type RolloutCondition struct {
 	Type   RolloutConditionType   `json:"type"`
 	Status corev1.ConditionStatus `json:"status"`
+	// ObservedGeneration is the Rollout generation the condition was set
+	// for (as metav1.Condition has it; Sluice).
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// +optional
 	LastUpdateTime metav1.Time `json:"lastUpdateTime,omitempty"`
 	// +optional
@@ -72,6 +83,12 @@ const (
 	RolloutConditionTerminating    RolloutConditionType = "Terminating"
 	TerminatingReasonInTerminating                      = "InTerminating"
 	TerminatingReasonCompleted                          = "Completed"
+
+	// RolloutConditionWaiting (Sluice) mirrors status.release.hold: True
+	// with the hold reason as its reason while a release waits, absent at
+	// rest, so that `kubectl wait --for=condition=Waiting` and GitOps
+	// health checks can use it.
+	RolloutConditionWaiting RolloutConditionType = "Waiting"
 )
 
 // CommonStatus is shared by canary and blue-green progress.

@@ -130,6 +130,12 @@
   - update
   - watch
 - apiGroups:
+  - discovery.k8s.io
+  resources:
+  - endpointslices
+  verbs:
+  - list
+- apiGroups:
   - gateway.networking.k8s.io
   resources:
   - httproutes

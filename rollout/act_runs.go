@@ -32,24 +32,12 @@ func (r *Reconciler) listRuns(ctx context.Context, ro *v1beta1.Rollout) ([]analy
 	return runs, nil
 }
 
-// startRuns creates the runs a decision asks for; it returns the ones it
-// could not create, with why.
-func (r *Reconciler) startRuns(ctx context.Context, ro *v1beta1.Rollout, info workloadNames, d Decision) []RunError {
-	var failed []RunError
-	for _, req := range d.StartRuns {
-		if err := r.startRun(ctx, ro, info, d.Status, req); err != nil {
-			failed = append(failed, RunError{Request: req, Err: err})
-		}
-	}
-	return failed
-}
+// builtInNames are the names the built-in args stand for.
+type builtInNames struct{ workload, service, ingress string }
 
-// workloadNames are the names the built-in args stand for.
-type workloadNames struct{ workload, service, ingress string }
-
-func namesOf(ro *v1beta1.Rollout) workloadNames {
-	n := workloadNames{workload: ro.Spec.WorkloadRef.Name}
-	if rs := RoutingsOf(ro); len(rs) > 0 {
+func namesOf(ro *v1beta1.Rollout) builtInNames {
+	n := builtInNames{workload: ro.Spec.WorkloadRef.Name}
+	if rs := ro.Spec.Strategy.Routings(); len(rs) > 0 {
 		n.service = rs[0].Service
 		if ing := rs[0].Ingress; ing != nil {
 			n.ingress = ing.Name
@@ -58,23 +46,26 @@ func namesOf(ro *v1beta1.Rollout) workloadNames {
 	return n
 }
 
-func (r *Reconciler) startRun(ctx context.Context, ro *v1beta1.Rollout, names workloadNames, st v1beta1.RolloutStatus, req RunRequest) error {
+// StartRun creates the AnalysisRun of a step (0: the background run).
+func (c *clusterEffects) StartRun(ctx context.Context, st v1beta1.RolloutStatus, req RunRequest) error {
+	ro := c.ro
 	a := ro.Spec.Strategy.Analysis
 	if req.Step > 0 {
-		steps := StepsOf(ro)
+		steps := ro.Spec.Strategy.Steps()
 		if int(req.Step) > len(steps) || steps[req.Step-1].Analysis == nil {
 			return fmt.Errorf("step %d has no analysis", req.Step)
 		}
 		a = steps[req.Step-1].Analysis
 	}
-	cs := st.CanaryStatus
+	cs := st.Progress()
 	if a == nil || cs == nil {
 		return errors.New("no analysis to run")
 	}
-	specs, err := run.Templates(ctx, r.Client, ro.Namespace, a.Templates)
+	specs, err := run.Templates(ctx, c.r.Client, ro.Namespace, a.Templates)
 	if err != nil {
 		return err
 	}
+	names := namesOf(ro)
 	ar, err := run.Build(run.Target{
 		Namespace: ro.Namespace, Rollout: ro.Name, Owner: metav1.NewControllerRef(ro, v1beta1.GroupVersion.WithKind("Rollout")),
 		Workload: names.workload, Service: names.service, Ingress: names.ingress,
@@ -84,18 +75,18 @@ func (r *Reconciler) startRun(ctx context.Context, ro *v1beta1.Rollout, names wo
 	if err != nil {
 		return err
 	}
-	if err := r.Client.Create(ctx, ar); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := c.r.Client.Create(ctx, ar); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	return nil
 }
 
-// stopRuns terminates runs by name: metrics still measuring end now.
-func (r *Reconciler) stopRuns(ctx context.Context, namespace string, names []string) error {
+// TerminateRuns ends runs by name: metrics still measuring end now.
+func (c *clusterEffects) TerminateRuns(ctx context.Context, names []string) error {
 	for _, name := range names {
-		ar := &analysisv1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+		ar := &analysisv1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: c.ro.Namespace, Name: name}}
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"terminate":true}}`))
-		if err := r.Client.Patch(ctx, ar, patch); client.IgnoreNotFound(err) != nil {
+		if err := c.r.Client.Patch(ctx, ar, patch); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("terminating AnalysisRun %s: %w", name, err)
 		}
 	}

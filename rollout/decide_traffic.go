@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/traffic/route"
@@ -32,8 +33,11 @@ const (
 	TrafficPinStable
 	// TrafficRestoreStable gives the stable Service its own selector back.
 	TrafficRestoreStable
-	// TrafficRoute points the canary Service at the new pods and routes to
-	// it as a step says (Services.EnsureCanary, then Provider.EnsureRoutes).
+	// TrafficCanaryService points the canary Service at the new pods and
+	// is done once it has a ready endpoint (Services.EnsureCanary).
+	TrafficCanaryService
+	// TrafficRoute routes to the canary Service as a step says
+	// (Provider.EnsureRoutes).
 	TrafficRoute
 	// TrafficToStable sends all traffic to stable and removes the canary
 	// routing objects (Provider.Finalise).
@@ -46,7 +50,7 @@ const (
 
 func (op TrafficOp) String() string {
 	return [...]string{"None", "InitializeTrafficRouting", "PatchStableService", "RestoreStableService",
-		"RouteTraffic", "RouteTrafficToStable", "RemoveCanaryService", "RouteTrafficToNew"}[op]
+		"EnsureCanaryService", "RouteTraffic", "RouteTrafficToStable", "RemoveCanaryService", "RouteTrafficToNew"}[op]
 }
 
 // TrafficCall is a traffic call a decision waits for. It is comparable, so
@@ -56,13 +60,13 @@ type TrafficCall struct {
 	// Step is the 1-based step whose route TrafficRoute applies.
 	Step int32
 	// Revision is the stable revision (TrafficPinStable) or the revision of
-	// the new pods (TrafficRoute, TrafficToNew).
+	// the new pods (TrafficCanaryService, TrafficRoute, TrafficToNew).
 	Revision string
 }
 
 // TrafficResult is the outcome of a TrafficCall made during this reconcile.
-// Done is false when the call changed something: the routing needs the
-// grace period before the next change.
+// Done is false when the call changed something (or the canary Service
+// has no ready endpoint yet): the routing waits before the next change.
 type TrafficResult struct {
 	Call TrafficCall
 	Done bool
@@ -70,18 +74,11 @@ type TrafficResult struct {
 }
 
 // routed reports whether the Rollout routes traffic at all.
-func (x *decider) routed() bool {
-	return len(RoutingsOf(x.Rollout)) > 0
-}
+func (x *decider) routed() bool { return x.Rollout.Spec.Strategy.RoutesTraffic() }
 
 // grace is the wait after each routing change (trafficRoutings[].gracePeriodSeconds).
 func (x *decider) grace() time.Duration {
-	return time.Duration(x.Rollout.Spec.Strategy.Canary.TrafficRoutings[0].GracePeriodSeconds) * time.Second
-}
-
-// hasRoute reports whether a step sends any traffic to the new version.
-func hasRoute(s v1beta1.CanaryStep) bool {
-	return s.Traffic != nil || len(s.Matches) > 0
+	return time.Duration(x.Rollout.Spec.Strategy.Routings()[0].GracePeriodSeconds) * time.Second
 }
 
 // trafficDone asks for call unless this reconcile has made it already,
@@ -98,6 +95,7 @@ func (x *decider) trafficDone(call TrafficCall, gated bool) bool {
 	}
 	if res == nil {
 		x.d.Traffic = call
+		x.wait(v1beta1.HoldTrafficGracePeriod, "")
 		return false
 	}
 	if res.Err != nil {
@@ -105,21 +103,55 @@ func (x *decider) trafficDone(call TrafficCall, gated bool) bool {
 		return false
 	}
 	removeCondition(&x.d.Status, ConditionTrafficRouting)
+	x.routingInForce(call)
 	if !res.Done {
 		x.stamp()
 		x.requeue(x.grace())
+		x.waitUntil(v1beta1.HoldTrafficGracePeriod, x.Now.Add(x.grace()))
 		return false
 	}
 	if gated {
-		if left := x.cs.LastUpdateTime.Add(x.grace()).Sub(x.Now); left > 0 {
+		end := x.cs.LastUpdateTime.Add(x.grace())
+		if left := end.Sub(x.Now); left > 0 {
 			x.requeue(left)
+			x.waitUntil(v1beta1.HoldTrafficGracePeriod, end)
 			return false
 		}
 	}
 	return true
 }
 
-// trafficFailed shows a failed call on the Rollout. The reconciler returns
+// routingInForce records the routing a successful call left in force.
+func (x *decider) routingInForce(call TrafficCall) {
+	var in *v1beta1.TrafficStatus
+	switch call.Op {
+	case TrafficRoute:
+		s := x.steps()[call.Step-1]
+		in = &v1beta1.TrafficStatus{Step: call.Step, Revision: call.Revision, Matches: s.Matches}
+		if w, ok := s.Weight(); ok {
+			in.Weight = &w
+		}
+	case TrafficToNew:
+		all := int32(100)
+		in = &v1beta1.TrafficStatus{Revision: call.Revision, Weight: &all}
+	case TrafficToStable:
+	default:
+		return // the routing to the new version is unchanged
+	}
+	r := x.release()
+	if in != nil && r.Traffic != nil {
+		in.Since = r.Traffic.Since
+		if equality.Semantic.DeepEqual(in, r.Traffic) {
+			return
+		}
+	}
+	if in != nil {
+		in.Since = x.now()
+	}
+	r.Traffic = in
+}
+
+// trafficFailed shows a failed call on the Rollout. The executor returns
 // the error, so the call is retried with backoff.
 func (x *decider) trafficFailed(call TrafficCall, err error) {
 	msg := fmt.Sprintf("traffic routing failed at %s: %v", call.Op, err)
@@ -129,14 +161,8 @@ func (x *decider) trafficFailed(call TrafficCall, err error) {
 	if c := condition(&x.d.Status, ConditionTrafficRouting); c == nil || c.Message != msg {
 		x.event(corev1.EventTypeWarning, ReasonTrafficRoutingFailed, msg)
 	}
-	setCondition(&x.d.Status, ConditionTrafficRouting, corev1.ConditionFalse, ReasonTrafficRoutingFailed, msg, x.Now)
-	x.setMessage(msg)
-}
-
-func (x *decider) requeue(after time.Duration) {
-	if x.d.RequeueAfter == 0 || after < x.d.RequeueAfter {
-		x.d.RequeueAfter = after
-	}
+	x.setCondition(ConditionTrafficRouting, corev1.ConditionFalse, ReasonTrafficRoutingFailed, msg)
+	x.wait(v1beta1.HoldTrafficError, msg)
 }
 
 // beforeUpgrade readies the routing for step s's pods. Steps without a
@@ -150,7 +176,7 @@ func (x *decider) beforeUpgrade(s v1beta1.CanaryStep) bool {
 	if !x.routed() {
 		return true
 	}
-	if !hasRoute(s) && !x.trafficDone(TrafficCall{Op: TrafficToStable}, false) {
+	if !s.HasRoute() && !x.trafficDone(TrafficCall{Op: TrafficToStable}, false) {
 		return false
 	}
 	if x.allNewInPlace(s) {
@@ -162,7 +188,7 @@ func (x *decider) beforeUpgrade(s v1beta1.CanaryStep) bool {
 // allNewInPlace reports whether step s replaces every pod in place
 // (partition style at 100%).
 func (x *decider) allNewInPlace(s v1beta1.CanaryStep) bool {
-	return !x.blueGreen && !x.Rollout.Spec.Strategy.Canary.EnableExtraWorkloadForCanary && x.target(s) >= x.Workload.Replicas
+	return !x.blueGreen && !x.Rollout.Spec.Strategy.ExtraCanaryWorkload() && x.target(s) >= x.Workload.Replicas
 }
 
 // describeRoute says in words what a step routes to the new version.
@@ -177,81 +203,10 @@ func describeRoute(s v1beta1.CanaryStep) string {
 	return strings.Join(parts, ", ") + " to the new version"
 }
 
-// routeStep sends step i's traffic to the new pods.
+// routeStep sends step i's traffic to the new pods: the canary Service
+// first (it must have a ready endpoint), then the routes.
 func (x *decider) routeStep(i int32) bool {
-	return x.trafficDone(TrafficCall{Op: TrafficRoute, Step: i, Revision: x.cs.PodTemplateHash}, true)
-}
-
-// The finalising orders of Kruise Rollout (reference §3.2): after a
-// success (or a disable or delete) the stable Service takes all pods
-// before the routing is restored; after a rollback traffic returns to
-// stable before the new pods go.
-var (
-	finaliseSuccess = []v1beta1.FinalisingStepType{
-		v1beta1.FinalisingStepRestoreStableService, v1beta1.FinalisingStepRouteTrafficToStable,
-		v1beta1.FinalisingStepRemoveCanaryService, v1beta1.FinalisingStepResumeWorkload,
-	}
-	finaliseRollback = []v1beta1.FinalisingStepType{
-		v1beta1.FinalisingStepRouteTrafficToStable, v1beta1.FinalisingStepResumeWorkload,
-		v1beta1.FinalisingStepRestoreStableService, v1beta1.FinalisingStepRemoveCanaryService,
-	}
-)
-
-// givingBack reports whether there is anything to give back: a frozen
-// workload, or a finalising order under way.
-func (x *decider) givingBack() bool {
-	return (x.Workload != nil && x.Workload.Frozen) || (x.cs != nil && x.cs.FinalisingStep != "")
-}
-
-// giveBack runs a finalising order one task at a time, keeping its place
-// in canaryStatus.finalisingStep; it reports whether every task is done.
-// released says whether ResumeWorkload waits for the workload to finish
-// rolling, or only for it to be unfrozen.
-func (x *decider) giveBack(order []v1beta1.FinalisingStepType, released bool) bool {
-	if x.cs == nil {
-		x.cs = &v1beta1.CanaryStatus{}
-		x.d.Status.CanaryStatus = x.cs
-	}
-	i := 0
-	for i < len(order) && order[i] != x.cs.FinalisingStep {
-		i++
-	}
-	if i == len(order) { // not started (or a task of another order): start over
-		i = 0
-		x.cs.FinalisingStep = order[0]
-	}
-	for ; i < len(order); i++ {
-		if x.cs.FinalisingStep != order[i] {
-			x.cs.FinalisingStep = order[i]
-			x.stamp()
-		}
-		if !x.finaliseTask(order[i], released) {
-			return false
-		}
-	}
-	x.cs.FinalisingStep = ""
-	return true
-}
-
-func (x *decider) finaliseTask(t v1beta1.FinalisingStepType, released bool) bool {
-	if t == v1beta1.FinalisingStepResumeWorkload {
-		info := x.Workload
-		if info == nil || (!info.Frozen && (info.Released || !released)) {
-			return true
-		}
-		x.d.Action = Finalise
-		return false
-	}
-	if !x.routed() {
-		return true
-	}
-	if t == v1beta1.FinalisingStepRouteTrafficToNew {
-		return x.trafficDone(TrafficCall{Op: TrafficToNew, Revision: x.cs.PodTemplateHash}, true)
-	}
-	op := map[v1beta1.FinalisingStepType]TrafficOp{
-		v1beta1.FinalisingStepRestoreStableService: TrafficRestoreStable,
-		v1beta1.FinalisingStepRouteTrafficToStable: TrafficToStable,
-		v1beta1.FinalisingStepRemoveCanaryService:  TrafficRemoveCanary,
-	}[t]
-	return x.trafficDone(TrafficCall{Op: op}, true)
+	rev := x.cs.PodTemplateHash
+	return x.trafficDone(TrafficCall{Op: TrafficCanaryService, Revision: rev}, false) &&
+		x.trafficDone(TrafficCall{Op: TrafficRoute, Step: i, Revision: rev}, true)
 }

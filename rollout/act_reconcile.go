@@ -2,13 +2,10 @@ package rollout
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -33,7 +30,10 @@ import (
 
 // Reconciler releases workloads as their Rollouts say.
 type Reconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Live reads without the cache (EndpointSlices, which the manager
+	// does not cache); nil skips the reads that need it.
+	Live     client.Reader
 	Recorder events.EventRecorder
 	Now      func() time.Time
 	// Scripts are the users' Lua traffic scripts (nil: the built-in ones).
@@ -42,9 +42,9 @@ type Reconciler struct {
 	Observer Observer
 }
 
-// Observer learns each decision once it has been carried out and its
-// status written: before is the Rollout as observed, d what was decided,
-// took how long the reconcile took from its start to that write.
+// Observer learns each decision once its status is written: before is
+// the Rollout as it was, d what was decided, took how long the reconcile
+// had taken by then.
 type Observer interface {
 	Decided(before *v1beta1.Rollout, d Decision, took time.Duration)
 }
@@ -112,7 +112,12 @@ func (r *Reconciler) rolloutsOf(ctx context.Context, namespace, kind, name strin
 	return out
 }
 
-// Reconcile observes, decides, does one action and writes the status once.
+// staleRetry is how soon a reconcile whose write lost a race runs again
+// (the cache has usually caught up by then).
+const staleRetry = 50 * time.Millisecond
+
+// Reconcile observes the Rollout, its workload and its runs, and executes
+// one decision on them (act_execute.go).
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	ro := &v1beta1.Rollout{}
@@ -125,99 +130,42 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, r.Client.Patch(ctx, ro, patch)
 	}
 
+	o := Observed{Rollout: ro, Now: r.Now()}
 	adapter, err := workload.For(r.Client, ro)
 	if err != nil {
-		return reconcile.Result{}, r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { s.Message = err.Error() })
+		o.Unsupported = err
+	} else {
+		if err := r.labelWorkload(ctx, ro); err != nil {
+			return reconcile.Result{}, err
+		}
+		if o.Workload, err = adapter.Observe(ctx); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
-	if err := r.labelWorkload(ctx, ro); err != nil {
+	if o.Runs, err = r.listRuns(ctx, ro); err != nil {
 		return reconcile.Result{}, err
 	}
-	info, err := adapter.Observe(ctx)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	runs, err := r.listRuns(ctx, ro)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	before := ro.DeepCopy() // writeStatus updates ro
-	o := Observed{Rollout: ro, Workload: info, Now: r.Now(), Runs: runs}
-	d, calls := r.decideWithTraffic(ctx, o)
-	if o.RunErrors = r.startRuns(ctx, ro, namesOf(ro), d); len(o.RunErrors) > 0 {
-		o.Traffic = calls
-		d = Decide(o)
-	}
-	if err := r.stopRuns(ctx, ro.Namespace, d.StopRuns); err != nil {
-		return reconcile.Result{}, err
-	}
-	if err := r.pruneRuns(ctx, runs); err != nil {
+	if err := r.pruneRuns(ctx, o.Runs); err != nil {
 		return reconcile.Result{}, err
 	}
 
-	if err := r.act(ctx, ro, adapter, d); err != nil {
-		r.Recorder.Eventf(ro, nil, corev1.EventTypeWarning, "ActionFailed", d.Action.String(), "%s: %v", d.Action, err)
-		return reconcile.Result{}, fmt.Errorf("%s: %w", d.Action, err)
-	}
-	if d.Action == RemoveFinalizer { // the Rollout is gone
-		if r.Observer != nil {
-			r.Observer.Decided(before, d, time.Since(start))
-		}
-		return reconcile.Result{}, nil
-	}
-	if err := r.writeStatus(ctx, ro, func(s *v1beta1.RolloutStatus) { *s = d.Status }); apierrors.IsConflict(err) {
-		// Someone wrote the Rollout meanwhile (an approval, our own stale
-		// cache): decide again on the new version; not an error.
-		log.FromContext(ctx).V(1).Info("the Rollout changed meanwhile; deciding again")
-		return reconcile.Result{RequeueAfter: conflictRetry}, nil
-	} else if err != nil {
+	fx := &clusterEffects{r: r, ro: ro, adapter: adapter, info: o.Workload, start: start}
+	d, err := execute(ctx, fx, o)
+	switch {
+	case errors.Is(err, ErrStale):
+		// Someone wrote the Rollout or the workload meanwhile (an
+		// approval, our own write not yet in the cache): decide again on
+		// fresh reads; not an error.
+		log.FromContext(ctx).V(1).Info("a write lost a race; deciding again", "error", err.Error())
+		return reconcile.Result{RequeueAfter: staleRetry}, nil
+	case err != nil:
 		return reconcile.Result{}, err
-	}
-	for _, e := range d.Events {
-		r.Recorder.Eventf(ro, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
-	}
-	if r.Observer != nil {
-		r.Observer.Decided(before, d, time.Since(start))
-	}
-	if err := trafficError(calls); err != nil {
-		return reconcile.Result{}, err
-	}
-	if len(o.RunErrors) > 0 {
-		return reconcile.Result{}, fmt.Errorf("starting analysis: %w", o.RunErrors[0].Err)
+	case d.Traffic.Op != NoTraffic:
+		// The reconcile's traffic calls ran out with one still asked for.
+		return reconcile.Result{RequeueAfter: staleRetry}, nil
 	}
 	return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
 }
-
-func (r *Reconciler) act(ctx context.Context, ro *v1beta1.Rollout, a workload.Adapter, d Decision) error {
-	switch d.Action {
-	case Prepare:
-		return a.Prepare(ctx)
-	case Release:
-		return a.Release(ctx, d.Batch)
-	case Finalise:
-		return a.Finalise(ctx)
-	case RemoveFinalizer:
-		patch := client.MergeFrom(ro.DeepCopy())
-		controllerutil.RemoveFinalizer(ro, Finalizer)
-		return client.IgnoreNotFound(r.Client.Patch(ctx, ro, patch))
-	}
-	return nil
-}
-
-// writeStatus writes the status when it changed, with optimistic locking
-// so that an approval written meanwhile (kubectl-kruise patches the status)
-// is never overwritten: the conflict makes the next reconcile see it.
-func (r *Reconciler) writeStatus(ctx context.Context, ro *v1beta1.Rollout, set func(*v1beta1.RolloutStatus)) error {
-	orig := ro.DeepCopy()
-	set(&ro.Status)
-	if equality.Semantic.DeepEqual(orig.Status, ro.Status) {
-		return nil
-	}
-	return r.Client.Status().Patch(ctx, ro, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-}
-
-// conflictRetry is how soon a reconcile whose status write lost a race
-// runs again (the cache has usually caught up by then).
-const conflictRetry = 50 * time.Millisecond
 
 // labelWorkload puts the workload-type label on the workload, so that the
 // freeze webhook (whose objectSelector requires it) sees its updates.

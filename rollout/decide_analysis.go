@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluicehq/sluice/analysis/run"
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
@@ -19,21 +18,30 @@ import (
 const ReasonAborted = "Aborted"
 
 // Sluice's condition for the analysis: False while a verdict holds the
-// release (or has aborted it), True once the last run passed.
+// release (or has aborted it); True once the last run passed, or when a
+// verdict was let through (reason Ignored: its policy is Continue;
+// Overridden: a person approved past it).
 const ConditionAnalysis v1beta1.RolloutConditionType = "Analysis"
 
-// ReasonAnalysisNotStarted: a run could not be created (a template or an
-// arg is missing); the reconciler retries with backoff.
-const ReasonAnalysisNotStarted = "AnalysisNotStarted"
+// Reasons of the Analysis condition besides the run phases.
+const (
+	// ReasonAnalysisNotStarted: a run could not be created (a template or
+	// an arg is missing); the executor retries with backoff.
+	ReasonAnalysisNotStarted = "AnalysisNotStarted"
+	// ReasonVerdictIgnored: a verdict whose policy is Continue.
+	ReasonVerdictIgnored = "Ignored"
+	// ReasonVerdictOverridden: a person approved past the verdict.
+	ReasonVerdictOverridden = "Overridden"
+)
 
-// RunError is a RunRequest the reconciler could not carry out.
+// RunError is a RunRequest the executor could not carry out.
 type RunError struct {
 	Request RunRequest
 	Err     error
 }
 
-// RunRequest asks the reconciler to create the AnalysisRun of a step (0:
-// the background run) for the current revision and attempt.
+// RunRequest asks for the AnalysisRun of a step (0: the background run)
+// for the current revision and attempt.
 type RunRequest struct {
 	Step    int32
 	Attempt int32
@@ -54,7 +62,7 @@ func (x *decider) analysis() *analysisv1alpha1.RolloutAnalysisStatus {
 
 // observeRun looks up the run of step (0: background) and mirrors it in
 // status; it asks for the run when it does not exist yet.
-func (x *decider) observeRun(step int32) (*analysisv1alpha1.AnalysisRun, **analysisv1alpha1.RunStatus) {
+func (x *decider) observeRun(step int32) (*analysisv1alpha1.AnalysisRun, *analysisv1alpha1.RunStatus) {
 	name := run.Name(x.runTarget(step))
 	slot := &x.analysis().StepRun
 	if step == 0 {
@@ -73,13 +81,16 @@ func (x *decider) observeRun(step int32) (*analysisv1alpha1.AnalysisRun, **analy
 	}
 	if ar == nil {
 		req := RunRequest{Step: step, Attempt: x.analysis().Attempt}
-		x.d.StartRuns = append(x.d.StartRuns, req)
+		x.d.RunsToStart = append(x.d.RunsToStart, req)
 		for _, e := range x.RunErrors {
 			if e.Request == req {
 				why := fmt.Sprintf("%s could not start: %v", runLabel(step, name), e.Err)
-				setCondition(&x.d.Status, ConditionAnalysis, corev1.ConditionFalse, ReasonAnalysisNotStarted, why, x.Now)
-				x.event(corev1.EventTypeWarning, ReasonAnalysisNotStarted, why)
+				if c := condition(&x.Rollout.Status, ConditionAnalysis); c == nil || c.Message != why {
+					x.event(corev1.EventTypeWarning, ReasonAnalysisNotStarted, why)
+				}
+				x.setCondition(ConditionAnalysis, corev1.ConditionFalse, ReasonAnalysisNotStarted, why)
 				rs.Message = why
+				x.waitFor(v1beta1.HoldAnalysisNotStarted, name, "", why)
 			}
 		}
 	} else {
@@ -89,7 +100,7 @@ func (x *decider) observeRun(step int32) (*analysisv1alpha1.AnalysisRun, **analy
 		}
 	}
 	*slot = rs
-	return ar, slot
+	return ar, rs
 }
 
 func (x *decider) verdictEvent(step int32, rs *analysisv1alpha1.RunStatus) {
@@ -120,46 +131,63 @@ func policy(a *analysisv1alpha1.RolloutAnalysis, phase analysisv1alpha1.Analysis
 	return analysisv1alpha1.PolicyContinue
 }
 
+// heldBy is the hold reason of a verdict whose policy is Pause.
+var heldBy = map[analysisv1alpha1.AnalysisPhase]v1beta1.HoldReason{
+	analysisv1alpha1.AnalysisFailed:       v1beta1.HoldAnalysisFailedPaused,
+	analysisv1alpha1.AnalysisError:        v1beta1.HoldAnalysisError,
+	analysisv1alpha1.AnalysisInconclusive: v1beta1.HoldAnalysisInconclusive,
+}
+
 // analyseStep runs step i's analysis; it reports whether the step may go
 // on to its pause.
-func (x *decider) analyseStep(i, n int32, a *analysisv1alpha1.RolloutAnalysis) bool {
-	ar, slot := x.observeRun(i)
-	rs := *slot
+func (x *decider) analyseStep(i int32, a *analysisv1alpha1.RolloutAnalysis) bool {
+	ar, rs := x.observeRun(i)
 	if ar == nil || !rs.Phase.Completed() {
-		msg := fmt.Sprintf("Rollout is in step(%d/%d), and analysing the new version (%s)", i, n, rs.Name)
-		if rs.Message != "" {
-			msg += ": " + rs.Message
-		}
-		x.setMessage(msg)
+		x.waitFor(v1beta1.HoldAnalysisRunning, rs.Name, "", rs.Message)
 		return false
 	}
-	return x.judge(i, n, a, rs)
+	return x.judge(i, a, ar, rs)
 }
 
 // judge applies a's policy to a completed run; true means go on.
-func (x *decider) judge(i, n int32, a *analysisv1alpha1.RolloutAnalysis, rs *analysisv1alpha1.RunStatus) bool {
-	st := &x.d.Status
-	if rs.Phase == analysisv1alpha1.AnalysisSuccessful || rs.Overridden {
-		setCondition(st, ConditionAnalysis, corev1.ConditionTrue, string(rs.Phase), rs.Message, x.Now)
+func (x *decider) judge(step int32, a *analysisv1alpha1.RolloutAnalysis, ar *analysisv1alpha1.AnalysisRun, rs *analysisv1alpha1.RunStatus) bool {
+	switch {
+	case rs.Phase == analysisv1alpha1.AnalysisSuccessful:
+		x.setCondition(ConditionAnalysis, corev1.ConditionTrue, string(rs.Phase), rs.Message)
+		return true
+	case rs.Overridden:
+		x.setCondition(ConditionAnalysis, corev1.ConditionTrue, ReasonVerdictOverridden, fmt.Sprintf("%s was %s; a person approved past it", runLabel(step, rs.Name), rs.Phase))
 		return true
 	}
-	what := fmt.Sprintf("%s is %s: %s", runLabel(i, rs.Name), rs.Phase, rs.Message)
+	what := fmt.Sprintf("%s is %s: %s", runLabel(step, rs.Name), rs.Phase, rs.Message)
 	switch policy(a, rs.Phase) {
 	case analysisv1alpha1.PolicyContinue:
-		setCondition(st, ConditionAnalysis, corev1.ConditionFalse, string(rs.Phase), what+" (ignored: policy Continue)", x.Now)
+		x.setCondition(ConditionAnalysis, corev1.ConditionTrue, ReasonVerdictIgnored, what+" (ignored: policy Continue)")
 		return true
 	case analysisv1alpha1.PolicyRollback:
-		x.abort(what, CauseAnalysis)
+		x.abort(what, CauseAnalysis, rs.Name, decisiveMetric(ar))
 		return false
 	}
 	if c := condition(&x.Rollout.Status, ConditionAnalysis); c == nil || c.Message != what {
 		x.made(DecisionPause, CauseAnalysis) // the hold begins
 	}
-	setCondition(st, ConditionAnalysis, corev1.ConditionFalse, string(rs.Phase), what, x.Now)
-	step := x.cs.CurrentStepIndex
-	x.setMessage(fmt.Sprintf("Rollout is in step(%d/%d), paused: %s. Approve to go on, retry the analysis (%s), or abort (%s)",
-		step, n, what, analysisv1alpha1.RetryAnnotation, analysisv1alpha1.AbortAnnotation))
+	x.setCondition(ConditionAnalysis, corev1.ConditionFalse, string(rs.Phase), what)
+	x.waitFor(heldBy[rs.Phase], rs.Name, decisiveMetric(ar), what)
 	return false
+}
+
+// decisiveMetric names the run's metric that decided its verdict: the
+// first whose phase is the run's.
+func decisiveMetric(ar *analysisv1alpha1.AnalysisRun) string {
+	if ar == nil {
+		return ""
+	}
+	for _, m := range ar.Status.MetricResults {
+		if m.Phase == ar.Status.Phase {
+			return m.Name
+		}
+	}
+	return ""
 }
 
 // background watches the whole-release run from the first ready batch on;
@@ -169,11 +197,11 @@ func (x *decider) background() bool {
 	if a == nil || (x.cs.CurrentStepIndex <= 1 && (x.cs.CurrentStepState == v1beta1.CanaryStepStateInit || x.cs.CurrentStepState == v1beta1.CanaryStepStateUpgrade)) {
 		return true
 	}
-	ar, slot := x.observeRun(0)
-	if ar == nil || !(*slot).Phase.Completed() {
+	ar, rs := x.observeRun(0)
+	if ar == nil || !rs.Phase.Completed() {
 		return true
 	}
-	return x.judge(0, int32(len(x.steps())), a, *slot)
+	return x.judge(0, a, ar, rs)
 }
 
 // overrideApproval records an approval (the status patched to StepReady)
@@ -192,7 +220,7 @@ func (x *decider) overrideApproval() {
 }
 
 func (x *decider) recordOverride(action string, rs *analysisv1alpha1.RunStatus) {
-	o := analysisv1alpha1.Override{Action: action, Step: x.cs.CurrentStepIndex, Time: metav1.NewTime(x.Now.Truncate(1e9))}
+	o := analysisv1alpha1.Override{Action: action, Step: x.cs.CurrentStepIndex, Time: x.now()}
 	msg := fmt.Sprintf("%s at step %d", action, o.Step)
 	if rs != nil {
 		o.Run, o.Verdict = rs.Name, rs.Phase
@@ -218,7 +246,7 @@ func (x *decider) overrides() bool {
 		a.AbortHandled = v
 		if reason(&x.d.Status) != ReasonAborted {
 			x.recordOverride("Abort", nil)
-			x.abort("aborted by a person ("+analysisv1alpha1.AbortAnnotation+")", CauseManual)
+			x.abort("aborted by a person ("+analysisv1alpha1.AbortAnnotation+")", CauseManual, "", "")
 			return true
 		}
 	}
@@ -226,7 +254,8 @@ func (x *decider) overrides() bool {
 		a.PromoteHandled = v
 		x.recordOverride("Promote", a.StepRun)
 		x.made(DecisionPromote, CauseManual)
-		x.stopRuns()
+		x.ended(v1beta1.OutcomePromoted, "promoted by a person ("+analysisv1alpha1.PromoteAnnotation+")")
+		x.requestRunStop()
 		x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
 		x.setProgressing(v1beta1.ProgressingReasonFinalising, msgFinalising)
 		x.finalise(true)
@@ -242,6 +271,7 @@ func (x *decider) overrides() bool {
 			// A retried release starts over with fresh runs.
 			a.StepRun, a.BackgroundRun = nil, nil
 			x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
+			x.release().Started = x.now()
 			x.resetTo(1)
 			return false
 		}
@@ -268,33 +298,46 @@ func (x *decider) noteHandled() {
 
 // abort stops the release: traffic back to stable, the new pods scaled
 // down, runs stopped; the workload stays frozen at its stable revision.
-func (x *decider) abort(why, cause string) {
+func (x *decider) abort(why, cause, run, metric string) {
 	x.made(DecisionRollback, cause)
-	msg := fmt.Sprintf("Rollout is aborted: %s; the workload is held at its stable revision %s: re-apply it to end the release, push a fix, or retry (%s)",
-		why, x.cs.StableRevision, analysisv1alpha1.RetryAnnotation)
-	x.setProgressing(ReasonAborted, msg)
-	setCondition(&x.d.Status, ConditionAnalysis, corev1.ConditionFalse, ReasonAborted, why, x.Now)
-	x.event(corev1.EventTypeWarning, ReasonAborted, msg)
+	outcome := v1beta1.OutcomeAborted
+	if cause == CauseAnalysis {
+		outcome = v1beta1.OutcomeRolledBack
+	}
+	x.ended(outcome, why)
+	if last := x.d.Status.LastRelease; last != nil {
+		last.Run, last.Metric = run, metric
+	}
+	x.setProgressing(ReasonAborted, "")
+	x.setCondition(ConditionAnalysis, corev1.ConditionFalse, ReasonAborted, why)
+	x.event(corev1.EventTypeWarning, ReasonAborted, msgAborted(why, x.cs.StableRevision))
+	x.release().Batch = &v1beta1.BatchStatus{Step: x.cs.CurrentStepIndex, Replicas: 0, Shrink: true}
 	x.aborted()
 }
 
-// aborted holds an aborted release at the stable revision.
+// aborted holds an aborted release at the stable revision: traffic back
+// to stable first, then the new pods scaled to zero.
 func (x *decider) aborted() {
-	x.setMessage(condition(&x.d.Status, v1beta1.RolloutConditionProgressing).Message)
-	x.stopRuns()
+	h := &v1beta1.Hold{Reason: v1beta1.HoldAborted}
+	if last := x.d.Status.LastRelease; last != nil && (last.Outcome == v1beta1.OutcomeAborted || last.Outcome == v1beta1.OutcomeRolledBack) {
+		h.Run, h.Metric, h.Message = last.Run, last.Metric, last.Message
+	}
+	x.setHold(h)
+	x.requestRunStop()
 	if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficToStable}, false) {
 		return
 	}
 	x.d.Action = Release
-	x.d.Batch = workload.Batch{Index: x.cs.CurrentStepIndex, Updated: 0, RolloutID: x.Workload.RolloutID}
+	x.d.Batch = workload.Batch{Index: x.cs.CurrentStepIndex, Updated: 0, RolloutID: x.Workload.RolloutID, Revision: x.cs.CanaryRevision, Shrink: true}
 }
 
-// stopRuns asks to terminate the release's runs that are still measuring.
-func (x *decider) stopRuns() {
+// requestRunStop asks the executor to terminate the release's runs that
+// are still measuring.
+func (x *decider) requestRunStop() {
 	for i := range x.Runs {
 		ar := &x.Runs[i]
 		if !ar.Status.Phase.Completed() && !ar.Spec.Terminate {
-			x.d.StopRuns = append(x.d.StopRuns, ar.Name)
+			x.d.RunsToStop = append(x.d.RunsToStop, ar.Name)
 		}
 	}
 }
