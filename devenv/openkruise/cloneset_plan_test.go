@@ -66,13 +66,14 @@ type world struct {
 	t    *testing.T
 	n    cloneSetNumbers
 	pods []csPod
-	// worst is the most pods ever missing, unavailable or marked for
-	// deletion at once.
-	worst int
+	// fewest is the fewest pods ever available and not marked for
+	// deletion; most the most pods ever there.
+	fewest, most int
 }
 
 func newWorld(t *testing.T, replicas, partition, maxUnavailable int) *world {
-	w := &world{t: t, n: cloneSetNumbers{replicas: replicas, partition: partition, maxUnavailable: maxUnavailable, scaleMaxUnavailable: 1 << 30}}
+	w := &world{t: t, n: cloneSetNumbers{replicas: replicas, partition: partition, maxUnavailable: maxUnavailable, scaleMaxUnavailable: 1 << 30},
+		fewest: replicas, most: replicas}
 	for range replicas {
 		w.pods = append(w.pods, csPod{ready: true, available: true})
 	}
@@ -112,13 +113,13 @@ func (w *world) pass() bool {
 			}
 		}
 	}
-	unavailable := max(w.n.replicas-len(w.pods), 0)
+	available := 0
 	for _, p := range w.pods {
-		if !p.available || p.specifiedDelete {
-			unavailable++
+		if p.available && !p.specifiedDelete {
+			available++
 		}
 	}
-	w.worst = max(w.worst, unavailable)
+	w.fewest, w.most = min(w.fewest, available), max(w.most, len(w.pods))
 	return changed
 }
 
@@ -152,8 +153,8 @@ func TestCloneSetPartitionSimulated(t *testing.T) {
 	if updated, total := w.count(); updated != 3 || total != 10 {
 		t.Fatalf("partition 7: %d of %d pods updated, want 3 of 10", updated, total)
 	}
-	if w.worst > 2 {
-		t.Errorf("partition 7: %d pods unavailable at once, maxUnavailable is 2", w.worst)
+	if w.fewest < 8 {
+		t.Errorf("partition 7: %d pods available at one point, maxUnavailable 2 of 10 allows no fewer than 8", w.fewest)
 	}
 	w.n.partition = 9
 	w.settle()
@@ -165,8 +166,23 @@ func TestCloneSetPartitionSimulated(t *testing.T) {
 	if updated, total := w.count(); updated != 10 || total != 10 {
 		t.Errorf("partition 0: %d of %d pods updated, want 10 of 10", updated, total)
 	}
-	if w.worst > 2 {
-		t.Errorf("%d pods unavailable at once, maxUnavailable is 2", w.worst)
+	if w.fewest < 8 || w.most > 10 {
+		t.Errorf("between %d available and %d pods at one point, want at least 8 and at most 10", w.fewest, w.most)
+	}
+}
+
+// With maxSurge 1 (and so maxUnavailable 20% of 4 rounded down to 0), a
+// new pod comes before each old one goes: never fewer than 4 available,
+// never more than 5 pods.
+func TestCloneSetSurgeSimulated(t *testing.T) {
+	w := newWorld(t, 4, 0, 0)
+	w.n.maxSurge = 1
+	w.settle()
+	if updated, total := w.count(); updated != 4 || total != 4 {
+		t.Errorf("%d of %d pods updated, want 4 of 4", updated, total)
+	}
+	if w.fewest < 4 || w.most > 5 {
+		t.Errorf("between %d available and %d pods at one point, want at least 4 and at most 5", w.fewest, w.most)
 	}
 }
 
