@@ -28,6 +28,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
@@ -178,11 +179,12 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (_ *StandIn, err er
 }
 
 // addController runs r on the workloads of kind and on changes of the pods
-// they own.
+// they own, several workloads at once (each one by one pass).
 func addController(mgr ctrl.Manager, name string, kind schema.GroupVersionKind, r reconcile.Reconciler) error {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(kind)
-	return ctrl.NewControllerManagedBy(mgr).Named(name).For(u).Owns(&corev1.Pod{}).Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).Named(name).For(u).Owns(&corev1.Pod{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(r)
 }
 
 // waitCalled waits until the API server calls the webhook: a CloneSet
