@@ -38,8 +38,9 @@ type Env struct {
 	// Client reads and writes every kind Sluice knows, as admin.
 	Client client.Client
 	// Manager is the running sluice-controller.
-	Manager *Manager
-	dir     string
+	Manager  *Manager
+	dir      string
+	cleanups []func()
 }
 
 // Scheme knows the built-in kinds and Sluice's.
@@ -116,9 +117,17 @@ func Start(ctx context.Context) (_ *Env, err error) {
 // Dir holds the environment's files and logs.
 func (e *Env) Dir() string { return e.dir }
 
-// Stop stops the manager and the control plane. The logs are kept when
-// SLUICE_E2E_KEEP is set.
+// AddCleanup runs f when the environment stops, before the manager and
+// the control plane (last added, first run): for what setup started, such
+// as a stand-in for another project's controllers.
+func (e *Env) AddCleanup(f func()) { e.cleanups = append(e.cleanups, f) }
+
+// Stop stops what setup started, the manager and the control plane. The
+// logs are kept when SLUICE_E2E_KEEP is set.
 func (e *Env) Stop() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
 	if e.Manager != nil {
 		e.Manager.Stop()
 	}
