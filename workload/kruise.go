@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -183,6 +184,7 @@ func (a *Partitioned) Prepare(ctx context.Context) error {
 // revision; it never raises it unless b.Shrink.
 func (a *Partitioned) Release(ctx context.Context, b Batch) error {
 	var revision, label string
+	var partition, allowed int32
 	err := a.update(ctx, func(u *unstructured.Unstructured, shape partitionShape) (bool, error) {
 		revision, label = shape.podRevision(nestedString(u, "status", "updateRevision")), shape.revisionLabel
 		if nestedInt32(u, "status", "observedGeneration") < int32(u.GetGeneration()) || (b.Revision != "" && b.Revision != revision) {
@@ -192,7 +194,7 @@ func (a *Partitioned) Release(ctx context.Context, b Batch) error {
 		if v, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas"); found {
 			replicas = int32(v)
 		}
-		partition := replicas - min(b.Updated, replicas)
+		partition = replicas - min(b.Updated, replicas)
 		if !b.Shrink {
 			current, err := partitionOf32(u, shape.path, replicas)
 			if err != nil {
@@ -200,12 +202,50 @@ func (a *Partitioned) Release(ctx context.Context, b Batch) error {
 			}
 			partition = min(partition, current)
 		}
+		allowed = replicas - partition
 		return setPartitionField(u, shape.path, intstr.FromInt32(partition))
 	})
 	if err != nil || revision == "" {
 		return err
 	}
+	if b.Shrink {
+		if err := a.rollBack(ctx, label, revision, partition, allowed); err != nil {
+			return err
+		}
+	}
 	return labelPods(ctx, a.Client, a.Key.Namespace, map[string]string{label: revision}, b)
+}
+
+// rollBack deletes one new-version pod beyond a batch that shrank (see
+// rollBackOne): for a CloneSet any of them while more than allowed run;
+// for an Advanced StatefulSet one whose ordinal is below the partition.
+func (a *Partitioned) rollBack(ctx context.Context, label, revision string, partition, allowed int32) error {
+	u, _, err := a.get(ctx)
+	if err != nil {
+		return err
+	}
+	sel, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
+	var list corev1.PodList
+	if err := a.Client.List(ctx, &list, client.InNamespace(a.Key.Namespace), client.MatchingLabels(sel)); err != nil {
+		return err
+	}
+	pods := ownedPods(list.Items, u.GetUID())
+	if a.GVK.GroupKind() == AdvancedStatefulSetKind.GroupKind() {
+		return rollBackOne(ctx, a.Client, pods, func(p *corev1.Pod) bool {
+			ord, ok := ordinal(u.GetName(), p.Name)
+			return ok && ord < partition && p.Labels[label] == revision
+		})
+	}
+	var ahead int32
+	for i := range pods {
+		if pods[i].Labels[label] == revision {
+			ahead++
+		}
+	}
+	if ahead <= allowed {
+		return nil
+	}
+	return rollBackOne(ctx, a.Client, pods, func(p *corev1.Pod) bool { return p.Labels[label] == revision })
 }
 
 // Finalise removes the partition and Sluice's marks; the workload's own

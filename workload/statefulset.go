@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -80,13 +81,18 @@ func (a *StatefulSet) pods(ctx context.Context, s *appsv1.StatefulSet) ([]corev1
 	if err := a.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, err
 	}
+	return ownedPods(list.Items, s.UID), nil
+}
+
+// ownedPods are the pods controlled by the owner, terminating ones aside.
+func ownedPods(pods []corev1.Pod, owner types.UID) []corev1.Pod {
 	var out []corev1.Pod
-	for _, p := range list.Items {
-		if owner := metav1.GetControllerOf(&p); owner != nil && owner.UID == s.UID && p.DeletionTimestamp == nil {
+	for _, p := range pods {
+		if o := metav1.GetControllerOf(&p); o != nil && o.UID == owner && p.DeletionTimestamp == nil {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Prepare marks the StatefulSet as controlled and makes sure no pod moves
@@ -134,9 +140,8 @@ func (a *StatefulSet) Release(ctx context.Context, b Batch) error {
 	return labelPods(ctx, a.Client, a.Key.Namespace, map[string]string{appsv1.ControllerRevisionHashLabelKey: rev}, b)
 }
 
-// rollBackBelow deletes one pod of revision rev whose ordinal is below
-// the partition, if every pod is ready: its controller recreates it at the
-// current revision.
+// rollBackBelow deletes a pod of revision rev whose ordinal is below the
+// partition (see rollBackOne).
 func (a *StatefulSet) rollBackBelow(ctx context.Context, rev string, partition int32) error {
 	s := &appsv1.StatefulSet{}
 	if err := a.Client.Get(ctx, a.Key, s); err != nil {
@@ -146,20 +151,33 @@ func (a *StatefulSet) rollBackBelow(ctx context.Context, rev string, partition i
 	if err != nil {
 		return err
 	}
+	return rollBackOne(ctx, a.Client, pods, func(p *corev1.Pod) bool {
+		ord, ok := ordinal(s.Name, p.Name)
+		return ok && ord < partition && p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev
+	})
+}
+
+// rollBackOne deletes one pod that runs ahead of a batch that shrank, if
+// every pod is ready (one at a time): raising a partition does not take a
+// pod back to the current revision (StatefulSets, Advanced StatefulSets,
+// and CloneSets without OpenKruise's CloneSetPartitionRollback gate), but
+// the workload's controller recreates a deleted one at the current
+// revision, as the partition asks.
+func rollBackOne(ctx context.Context, c client.Client, pods []corev1.Pod, ahead func(*corev1.Pod) bool) error {
 	var victim *corev1.Pod
 	for i := range pods {
 		p := &pods[i]
-		if !podReady(p) {
-			return nil // one pod at a time
+		if p.DeletionTimestamp != nil || !podReady(p) {
+			return nil
 		}
-		if ord, ok := ordinal(s.Name, p.Name); ok && ord < partition && p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev {
+		if ahead(p) {
 			victim = p
 		}
 	}
 	if victim == nil {
 		return nil
 	}
-	return client.IgnoreNotFound(a.Client.Delete(ctx, victim, client.Preconditions{UID: &victim.UID, ResourceVersion: &victim.ResourceVersion}))
+	return client.IgnoreNotFound(c.Delete(ctx, victim, client.Preconditions{UID: &victim.UID, ResourceVersion: &victim.ResourceVersion}))
 }
 
 // ordinal reads the ordinal of a StatefulSet's pod from its name.

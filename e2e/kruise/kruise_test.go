@@ -19,13 +19,16 @@ import (
 	"github.com/sluicehq/sluice/workload"
 )
 
-func TestKruiseWorkloads(t *testing.T) {
-	for _, tc := range []struct {
-		name, manifest string
-		gvk            schema.GroupVersionKind
-		partition      []string
-		frozen         any
-	}{
+// kruiseCase is one OpenKruise kind with 4 replicas of demo:1.10.2.
+type kruiseCase struct {
+	name, manifest string
+	gvk            schema.GroupVersionKind
+	partition      []string
+	frozen         any
+}
+
+func kruiseCases() []kruiseCase {
+	return []kruiseCase{
 		{"CloneSet", `apiVersion: apps.kruise.io/v1alpha1
 kind: CloneSet
 metadata: {name: web}
@@ -47,7 +50,11 @@ spec:
     metadata: {labels: {app: web}}
     spec: {containers: [{name: web, image: "demo:1.10.2"}]}
 `, workload.AdvancedStatefulSetKind, []string{"spec", "updateStrategy", "rollingUpdate", "partition"}, int64(workload.FrozenPartition)},
-	} {
+	}
+}
+
+func TestKruiseWorkloads(t *testing.T) {
+	for _, tc := range kruiseCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

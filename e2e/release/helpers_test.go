@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -293,6 +294,22 @@ func (f *fixture) pods(app, image string) []corev1.Pod {
 	for _, p := range list.Items {
 		if p.DeletionTimestamp == nil && p.Spec.Containers[0].Image == image {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// events lists the Events recorded on a Rollout.
+func (f *fixture) events(rollout string) []eventsv1.Event {
+	f.t.Helper()
+	var list eventsv1.EventList
+	if err := f.c.List(f.ctx, &list, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "Rollout" && e.Regarding.Name == rollout {
+			out = append(out, e)
 		}
 	}
 	return out

@@ -4,11 +4,14 @@ package release_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -75,6 +78,56 @@ func TestRollbackMidRelease(t *testing.T) {
 		t.Errorf("Succeeded condition = %+v, want False", c)
 	}
 	f.assertReleased(imageV1)
+	// The cancelled state says what it is: the step it stopped at, no pod
+	// of the cancelled revision, and how the release ended.
+	r = f.rollout("gated")
+	cs := r.Status.CanaryStatus
+	if r.Status.CurrentStepIndex != 1 || cs.CurrentStepState != v1beta1.CanaryStepStateCompleted || cs.CanaryReplicas != 0 || cs.CanaryReadyReplicas != 0 || cs.CanaryRevision == cs.StableRevision {
+		t.Errorf("cancelled status: step %d, canaryStatus %+v", r.Status.CurrentStepIndex, *cs)
+	}
+	if l := r.Status.LastRelease; l == nil || l.Outcome != v1beta1.OutcomeCancelled || l.Revision != cs.CanaryRevision || l.Step != 1 {
+		t.Errorf("lastRelease %+v", l)
+	}
+	if r.Status.Release != nil || condition(r, v1beta1.RolloutConditionWaiting) != nil {
+		t.Errorf("a release at rest still shows %+v / %+v", r.Status.Release, condition(r, v1beta1.RolloutConditionWaiting))
+	}
+}
+
+// A jump back to an earlier step (kubectl-kruise rollout undo --fast
+// patches status.canaryStatus.nextStepIndex) re-enters the step: the new
+// pods go down to its count before the step counts as done.
+func TestStepJumpBack(t *testing.T) {
+	t.Parallel()
+	f := startRelease(t)
+	f.approve("gated")
+	f.waitStep("gated", 2, v1beta1.CanaryStepStatePaused)
+	f.waitPods("echoserver", imageV2, 2)
+
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("rollouts.kruise.io/v1beta1")
+	u.SetKind("Rollout")
+	u.SetNamespace(f.ns)
+	u.SetName("gated")
+	if err := f.c.Status().Patch(f.ctx, u, client.RawPatch(types.MergePatchType, []byte(`{"status":{"canaryStatus":{"nextStepIndex":1}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	r := f.waitStep("gated", 1, v1beta1.CanaryStepStatePaused)
+	if all, _ := f.podsByImage("echoserver"); all[imageV2] != 1 {
+		t.Errorf("%d pods of v2 at step 1 after the jump, want 1", all[imageV2])
+	}
+	if b := r.Status.Release.Batch; b == nil || b.Step != 1 || b.Replicas != 1 || b.Shrink {
+		t.Errorf("batch %+v after the jump", b)
+	}
+	for _, e := range f.events("gated") {
+		if e.Reason == "StepUpgraded" && strings.HasPrefix(e.Note, "step 1/3") && !strings.HasPrefix(e.Note, "step 1/3: 1 of 4 pods") {
+			t.Errorf("event %q: step 1 was done before its pods were", e.Note)
+		}
+	}
+	f.approve("gated")
+	f.waitStep("gated", 2, v1beta1.CanaryStepStatePaused)
+	f.approve("gated")
+	f.waitCompleted("gated")
+	f.assertReleased(imageV2)
 }
 
 // v1 -> v2 -> v3 while v2 is being released restarts the release for v3
