@@ -53,14 +53,15 @@ type releaseSim struct {
 
 	// verdict is the phase a new AnalysisRun of step (0: background) ends
 	// in at once; nil leaves runs Running.
-	verdict  func(step int32) analysisv1alpha1.AnalysisPhase
-	runs     []analysisv1alpha1.AnalysisRun
+	verdict   func(step int32) analysisv1alpha1.AnalysisPhase
+	runs      []analysisv1alpha1.AnalysisRun
 	startErr  error
 	actErr    error
 	commitErr error
-	acts      int // workload actions carried out
+	acts      int             // workload actions carried out
+	results   []TrafficResult // of this reconcile's traffic calls
 	made      []Made
-	events   []Event
+	events    []Event
 }
 
 var _ Effects = (*releaseSim)(nil)
@@ -73,7 +74,13 @@ func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
 func (s *releaseSim) routed() bool { return s.r.Spec.Strategy.RoutesTraffic() }
 
 // Route is the fake routing: done when nothing had to change.
-func (s *releaseSim) Route(_ context.Context, c TrafficCall) (bool, error) {
+func (s *releaseSim) Route(ctx context.Context, c TrafficCall) (bool, error) {
+	done, err := s.route(c)
+	s.results = append(s.results, TrafficResult{Call: c, Done: done, Err: err})
+	return done, err
+}
+
+func (s *releaseSim) route(c TrafficCall) (bool, error) {
 	change := func(what string) (bool, error) { s.changes = append(s.changes, what); return false, nil }
 	switch c.Op {
 	case TrafficPinStable:
@@ -217,11 +224,21 @@ func (s *releaseSim) Act(_ context.Context, a Action, b workload.Batch) error {
 
 // reconcile is one reconcile through the executor.
 func (s *releaseSim) reconcile() Decision {
+	s.results = nil
 	info := *s.info
 	o := Observed{Rollout: s.r.DeepCopy(), Workload: &info, Now: s.now, Runs: slices.Clone(s.runs)}
 	d, err := execute(context.Background(), s, o)
 	if err != nil && s.startErr == nil && s.actErr == nil && s.commitErr == nil {
 		s.t.Fatalf("reconcile: %v", err)
+	}
+	// A committed decision is a fixed point: deciding again on it, with
+	// what was observed, decides nothing new (the executor relies on it
+	// when it decides again after acting).
+	if err == nil {
+		o.Rollout, o.Traffic = s.r.DeepCopy(), s.results
+		if again := Decide(o); len(again.Events) > 0 {
+			s.t.Errorf("deciding again on a committed status made Events %+v", again.Events)
+		}
 	}
 	s.now = s.now.Add(max(d.RequeueAfter, time.Second))
 	return d
