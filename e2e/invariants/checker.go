@@ -42,7 +42,8 @@ type Checker struct {
 	violations []Violation
 	allowed    map[Invariant]string
 	reported   map[Invariant]bool
-	events     int
+	opened     int
+	ended      int
 	evaluated  time.Time // every event received before it is evaluated
 	discarded  int
 	errors     []string
@@ -259,7 +260,6 @@ func (c *Checker) step(now time.Time, flush bool) {
 	c.mu.Lock()
 	in := c.pending
 	c.pending = nil
-	c.events += len(in)
 	c.mu.Unlock()
 	for _, e := range in {
 		c.merge.push(e)
@@ -286,6 +286,7 @@ func (c *Checker) step(now time.Time, flush bool) {
 	c.handle(c.model.Tick(watermark))
 	c.mu.Lock()
 	c.evaluated = watermark
+	c.opened, c.ended = c.model.Releases()
 	c.mu.Unlock()
 }
 
@@ -355,6 +356,14 @@ func (c *Checker) Violations() []Violation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.violations)
+}
+
+// Releases counts the releases the checker followed so far: opened
+// (including ones replaced mid-way) and ended with the workload at rest.
+func (c *Checker) Releases() (opened, ended int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opened, c.ended
 }
 
 // Settle waits until every event received before the call has been

@@ -29,6 +29,9 @@ func (m *Model) checkRelease(t *tracker, f workloadFacts, tf trafficFacts) {
 	forward := stepped && !r.aborted && r.suspended == ""
 
 	if f.known {
+		if r.maxNew < 0 {
+			r.maxNew = f.newPods
+		}
 		dropped := forward && f.newPods < r.maxNew
 		m.check(ForwardOnly, subject, dropped, 0, func() string {
 			return fmt.Sprintf("the new version's pods of %s went down from %d to %d during a forward release (status step %d %s)",

@@ -37,6 +37,15 @@ type workloadFacts struct {
 	rolled bool
 }
 
+// baseline is the new pods a forward stretch starts from; -1 while they
+// cannot be counted (taken from the first count).
+func (f workloadFacts) baseline() int {
+	if !f.known {
+		return -1
+	}
+	return f.newPods
+}
+
 // inProgressingAnnotation marks a workload frozen for a release.
 const inProgressingAnnotation = "rollouts.kruise.io/in-progressing"
 

@@ -146,6 +146,8 @@ type Model struct {
 	last    uint64
 	now     time.Time
 	out     []Violation
+	// opened and ended count the releases followed.
+	opened, ended int
 }
 
 // NewModel returns an empty model.
@@ -228,6 +230,10 @@ func (m *Model) Open() []string {
 	}
 	return out
 }
+
+// Releases counts the releases the model followed: opened (including
+// replacements) and ended at rest.
+func (m *Model) Releases() (opened, ended int) { return m.opened, m.ended }
 
 // Digest is every object's resourceVersion by kind and name, as the model
 // holds them now: an exact read at revision LastRV must return the same.

@@ -1,6 +1,7 @@
 package invariants
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -149,6 +151,20 @@ func TestForwardOnly(t *testing.T) {
 		a.scale(v1, 8, 8)
 		a.scale(v2, 2, 2)
 		s.expect()
+	})
+	t.Run("a retry after an abort is forward again", func(t *testing.T) {
+		s, a := atStep2(t)
+		a.ro.Annotations = map[string]string{analysisv1alpha1.AbortAnnotation: "a"}
+		a.putRollout()
+		a.scale(v1, 10, 10)
+		a.scale(v2, 0, 0)
+		a.ro.Annotations[analysisv1alpha1.RetryAnnotation] = "b"
+		a.putRollout()
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStateUpgrade) // the restart, not a jump
+		a.scale(v2, 1, 1)
+		s.expect()
+		a.scale(v2, 0, 0)
+		s.expect(ForwardOnly)
 	})
 	t.Run("a jump back with nextStepIndex", func(t *testing.T) {
 		s, a := atStep2(t)
@@ -621,4 +637,84 @@ func setReady(s *scenario, p *corev1.Pod, ready bool) {
 	}
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
 	s.put(Pod, p)
+}
+
+// Which pods are the new version's, per workload style.
+func TestNewVersionPods(t *testing.T) {
+	t.Run("canary-style Deployment: the canary Deployment's pods", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps+`
+    enableExtraWorkloadForCanary: true
+    patchPodTemplateMetadata: {labels: {track: canary}}
+`)
+		a.image = v2
+		a.d.Spec.Template = template(v2)
+		a.d.Spec.Paused = true
+		a.d.Generation++
+		a.putDeployment()
+		a.settle()
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
+		canary := func(name, image string, pods int) {
+			tmpl := template(image)
+			tmpl.Labels["track"] = "canary"
+			c := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), Labels: map[string]string{canaryDeploymentLabel: "web"}},
+				Spec:       appsv1.DeploymentSpec{Replicas: ptr.To(int32(pods)), Template: tmpl},
+			}
+			s.put(Deployment, c)
+			rsTmpl := *tmpl.DeepCopy()
+			rsTmpl.Labels["pod-template-hash"] = name
+			rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: name + "-rs", UID: types.UID("uid-rs-" + name),
+				OwnerReferences: []metav1.OwnerReference{{UID: c.UID, Controller: ptr.To(true)}}}, Spec: appsv1.ReplicaSetSpec{Template: rsTmpl}}
+			s.put(ReplicaSet, rs)
+			for i := 0; i < pods; i++ {
+				s.put(Pod, &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", name, i), OwnerReferences: []metav1.OwnerReference{{UID: rs.UID, Controller: ptr.To(true)}}},
+					Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+				})
+			}
+		}
+		canary("web-old", v1, 9) // a canary of another template: not the new version
+		s.expect()
+		canary("web-new", v2, 9) // step 2 allows 5 + 3
+		vs := s.expect(StepAllowance)
+		if !strings.Contains(vs[0].Message, "9 new-version pods") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
+	t.Run("StatefulSet: controller-revision-hash of status.updateRevision, once observed", func(t *testing.T) {
+		s := newScenario(t)
+		s.put(Rollout, &v1beta1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: v1beta1.RolloutSpec{
+			WorkloadRef: v1beta1.ObjectRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"},
+			Strategy:    v1beta1.RolloutStrategy{Canary: &v1beta1.CanaryStrategy{Steps: []v1beta1.CanaryStep{{Replicas: ptr.To(intstr.FromInt(1))}, {Replicas: ptr.To(intstr.FromInt(2))}, {Replicas: ptr.To(intstr.FromString("100%"))}}}},
+		}, Status: v1beta1.RolloutStatus{Phase: v1beta1.RolloutPhaseHealthy}})
+		sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", UID: "uid-db", Generation: 1},
+			Spec:   appsv1.StatefulSetSpec{Replicas: ptr.To(int32(4)), Template: template(v1)},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, Replicas: 4, UpdatedReplicas: 4, ReadyReplicas: 4, CurrentRevision: "db-1", UpdateRevision: "db-1"}}
+		s.put(StatefulSet, sts)
+		pods := statefulPods(s, sts, "db-1", 4)
+		// The release: the status still names the old revision (all 4 pods
+		// would count as new); the checker waits for it to catch up.
+		sts.Spec.Template = template(v2)
+		sts.Generation = 2
+		sts.Annotations = map[string]string{inProgressingAnnotation: "{}"}
+		s.put(StatefulSet, sts)
+		s.put(Rollout, &v1beta1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: v1beta1.RolloutSpec{
+			WorkloadRef: v1beta1.ObjectRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"},
+			Strategy:    v1beta1.RolloutStrategy{Canary: &v1beta1.CanaryStrategy{Steps: []v1beta1.CanaryStep{{Replicas: ptr.To(intstr.FromInt(1))}, {Replicas: ptr.To(intstr.FromInt(2))}, {Replicas: ptr.To(intstr.FromString("100%"))}}}},
+		}, Status: v1beta1.RolloutStatus{Phase: v1beta1.RolloutPhaseProgressing, CurrentStepIndex: 1, CurrentStepState: v1beta1.CanaryStepStatePaused}})
+		s.wait(time.Minute)
+		s.expect()
+		sts.Status.ObservedGeneration, sts.Status.UpdateRevision, sts.Status.UpdatedReplicas = 2, "db-2", 0
+		s.put(StatefulSet, sts)
+		s.expect()
+		for i := 3; i >= 1; i-- { // ordinals 3, 2, 1 updated: 3 > step 2's 2 + surge 0
+			pods[i].Labels["controller-revision-hash"] = "db-2"
+			s.put(Pod, pods[i])
+		}
+		vs := s.expect(StepAllowance)
+		if !strings.Contains(vs[0].Message, "3 new-version pods") || !strings.Contains(vs[0].Message, "maxSurge 0 = 2") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
 }

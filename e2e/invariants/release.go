@@ -51,9 +51,10 @@ type release struct {
 	finishing bool   // promoted, or the Rollout disabled or deleted
 	aborted   bool   // an abort: by annotation or by an analysis verdict
 	ended     bool   // rolled back after an abort: nothing left to do
+	restart   bool   // retried after an abort: the status goes back to step 1
 	suspended string // why ForwardOnly is suspended until the step index goes up
 	suspendAt int32
-	maxNew    int
+	maxNew    int // -1: not counted yet
 	replicas  int32
 
 	ann      map[string]string // the override annotations' last values
@@ -173,7 +174,8 @@ func (m *Model) lifecycle(t *tracker, w *workloadView, f workloadFacts, tf traff
 		m.note(fmt.Sprintf("release of %s replaced: template %s", t.workloadName(), shortKey(w.TemplateKey)))
 		t.rel = m.openRelease(t, w, f, r.stable, true)
 	case w.TemplateKey == r.stable && !r.cancelled:
-		r.cancelled = true
+		// The user's revert is now the write the workload should be left as.
+		r.cancelled, r.startWrite = true, w
 		m.note(fmt.Sprintf("release of %s cancelled: the template is back at %s", t.workloadName(), shortKey(r.stable)))
 	}
 	if rest {
@@ -185,12 +187,14 @@ func (m *Model) lifecycle(t *tracker, w *workloadView, f workloadFacts, tf traff
 func (m *Model) openRelease(t *tracker, w *workloadView, f workloadFacts, stable string, replaced bool) *release {
 	r := &release{
 		start: m.last, started: m.now, template: w.TemplateKey, stable: stable, startWrite: w,
-		replaced: replaced, replicas: w.Replicas, maxNew: f.newPods,
+		replaced: replaced, replicas: w.Replicas, maxNew: f.baseline(),
 		ann: map[string]string{}, runs: map[string]bool{},
 	}
+
 	for _, k := range overrideAnnotations {
 		r.ann[k] = t.ro.Annotations[k]
 	}
+	m.opened++
 	m.note(fmt.Sprintf("release of %s opened: template %s → %s", t.workloadName(), shortKey(stable), shortKey(w.TemplateKey)))
 	return r
 }
@@ -231,8 +235,10 @@ func (m *Model) signals(t *tracker, f workloadFacts) {
 			m.note("release aborted by " + k)
 		case analysisv1alpha1.RetryAnnotation:
 			if r.aborted {
-				r.aborted, r.ended, r.started = false, false, m.now
-				r.maxNew = f.newPods
+				// A retried release starts over at step 1: that step down
+				// is the restart, not a jump back.
+				r.aborted, r.ended, r.started, r.restart = false, false, m.now, true
+				r.maxNew = f.baseline()
 				m.note("release retried after an abort: forward again from " + fmt.Sprint(f.newPods) + " new pods")
 			}
 			m.deactivate(r, func(*verdict) bool { return true })
@@ -248,11 +254,13 @@ func (m *Model) signals(t *tracker, f workloadFacts) {
 	}
 	if r.ack {
 		switch {
+		case st.Step < r.lastStep && r.restart && st.Step == 1:
+			r.restart = false
 		case st.Step < r.lastStep:
 			m.suspend(r, st.Step, fmt.Sprintf("the step index went down from %d to %d", r.lastStep, st.Step))
 			m.deactivate(r, func(v *verdict) bool { return v.policy != analysisv1alpha1.PolicyRollback })
 		case st.Step > r.lastStep && r.suspended != "" && st.Step > r.suspendAt:
-			r.suspended, r.maxNew = "", f.newPods
+			r.suspended, r.maxNew = "", f.baseline()
 			m.note(fmt.Sprintf("forward-only resumed at step %d from %d new pods", st.Step, f.newPods))
 		}
 		if st.Next > 0 && st.Next < st.Step {

@@ -73,6 +73,7 @@ func (m *Model) snapshot(t *tracker, w *workloadView, _ trafficFacts) {
 func (m *Model) closeRelease(t *tracker, w *workloadView, _ trafficFacts) {
 	r, s := t.rel, t.snap
 	t.rel = nil
+	m.ended++
 	how := "completed"
 	switch {
 	case r.cancelled || w.TemplateKey == r.stable:
