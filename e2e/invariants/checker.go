@@ -42,6 +42,7 @@ type Checker struct {
 	violations []Violation
 	allowed    map[Invariant]string
 	reported   map[Invariant]bool
+	events     int
 	opened     int
 	ended      int
 	evaluated  time.Time // every event received before it is evaluated
@@ -233,7 +234,7 @@ func (c *Checker) receive(k Kind, typ EventType, obj any) {
 
 func (c *Checker) loop() {
 	defer close(c.loopDone)
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	discover := time.NewTicker(2 * time.Second)
 	defer discover.Stop()
@@ -260,6 +261,7 @@ func (c *Checker) step(now time.Time, flush bool) {
 	c.mu.Lock()
 	in := c.pending
 	c.pending = nil
+	c.events += len(in)
 	c.mu.Unlock()
 	for _, e := range in {
 		c.merge.push(e)
@@ -295,15 +297,25 @@ func (c *Checker) step(now time.Time, flush bool) {
 func (c *Checker) handle(vs []Violation) {
 	for _, v := range vs {
 		if v.Note == "" {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			var kinds []Kind
 			for _, k := range allKinds() {
 				if c.watching[k] {
 					kinds = append(kinds, k)
 				}
 			}
-			res := c.confirmer.confirm(ctx, v.RV, kinds, c.model.Digest())
-			cancel()
+			digest := c.model.Digest()
+			var res confirmation
+			// An API server restarting (chaos) answers nothing for a few
+			// seconds: try again before reporting unconfirmed.
+			for attempt := 0; attempt < 5; attempt++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				res = c.confirmer.confirm(ctx, v.RV, kinds, digest)
+				cancel()
+				if !res.retry {
+					break
+				}
+				time.Sleep(time.Second)
+			}
 			if !res.ok {
 				v.Note = res.note
 				c.model.Retract(v)
@@ -408,6 +420,7 @@ func (c *Checker) Close() {
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.t.Logf("invariants: namespace %s: %d events, %d releases followed (%d ended at rest), %d violations", c.namespace, c.events, c.opened, c.ended, len(c.violations))
 		if c.discarded > 0 {
 			c.t.Logf("invariants: %d candidate violations were discarded: a watch was behind etcd when they were evaluated", c.discarded)
 		}

@@ -30,6 +30,8 @@ type confirmation struct {
 	// in which case note says why).
 	ok   bool
 	note string
+	// retry: the API server did not answer; asking again may.
+	retry bool
 }
 
 func (c *confirmer) confirm(ctx context.Context, rv uint64, kinds []Kind, digest map[Kind]map[string]uint64) confirmation {
@@ -41,7 +43,7 @@ func (c *confirmer) confirm(ctx context.Context, rv uint64, kinds []Kind, digest
 			return confirmation{ok: true, note: fmt.Sprintf("not confirmed: revision %d is compacted", rv)}
 		}
 		if err != nil {
-			return confirmation{ok: true, note: fmt.Sprintf("not confirmed: listing %s at revision %d: %v", k, rv, err)}
+			return confirmation{ok: true, retry: true, note: fmt.Sprintf("not confirmed: listing %s at revision %d: %v", k, rv, err)}
 		}
 		real := map[string]uint64{}
 		for i := range list.Items {

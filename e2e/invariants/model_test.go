@@ -9,9 +9,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -716,5 +718,102 @@ func TestNewVersionPods(t *testing.T) {
 		if !strings.Contains(vs[0].Message, "3 new-version pods") || !strings.Contains(vs[0].Message, "maxSurge 0 = 2") {
 			t.Errorf("message %q", vs[0].Message)
 		}
+	})
+}
+
+// The defects issue 10 reports, replayed as the objects showed them: the
+// checker must name each.
+func TestIssueDefects(t *testing.T) {
+	cloneSetApp := func(t *testing.T, routed bool) (*scenario, *unstructured.Unstructured, []*corev1.Pod) {
+		s := newScenario(t)
+		spec := `
+workloadRef: {apiVersion: apps.kruise.io/v1alpha1, kind: CloneSet, name: web}
+strategy:
+  canary:
+    steps:
+    - {replicas: 1, pause: {}}
+    - {replicas: 50%, pause: {}}
+    - {replicas: 100%}
+`
+		if routed {
+			spec = strings.Replace(spec, "    - {replicas: 1, pause: {}}", "    - {replicas: 1, traffic: 10%, pause: {}}", 1) + `
+    trafficRoutings:
+    - service: web
+      ingress: {name: web}
+`
+		}
+		ro := &v1beta1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Status: v1beta1.RolloutStatus{Phase: v1beta1.RolloutPhaseHealthy}}
+		if err := yaml.Unmarshal([]byte(spec), &ro.Spec); err != nil {
+			t.Fatal(err)
+		}
+		s.put(Rollout, ro)
+		s.put(Service, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}})
+		s.ingress("web", "web", nil)
+		cs := cloneSet("web", 10, "")
+		s.put(CloneSet, cs)
+		// OpenKruise's labels: the short hash on pod-template-hash, the
+		// revision name on controller-revision-hash.
+		var pods []*corev1.Pod
+		for i := 0; i < 10; i++ {
+			p := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i),
+					Labels:          map[string]string{"app": "web", "pod-template-hash": "abc", "controller-revision-hash": "web-abc"},
+					OwnerReferences: []metav1.OwnerReference{{UID: "uid-web", Controller: ptr.To(true)}}},
+				Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+			}
+			s.put(Pod, p)
+			pods = append(pods, p)
+		}
+		s.expect()
+		return s, cs, pods
+	}
+	progressing := func(s *scenario, step int32) {
+		ro := s.m.world.rollout("web")
+		r := &v1beta1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: ro.Spec, Status: v1beta1.RolloutStatus{
+			Phase: v1beta1.RolloutPhaseProgressing, CurrentStepIndex: step, CurrentStepState: v1beta1.CanaryStepStatePaused}}
+		s.put(Rollout, r)
+	}
+	t.Run("1: a CloneSet's stable Service pinned to the revision name selects nothing", func(t *testing.T) {
+		s, _, _ := cloneSetApp(t, true)
+		progressing(s, 1)
+		s.put(Service, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web", "pod-template-hash": "web-abc"}}})
+		vs := s.expect(TrafficReady)
+		if !strings.Contains(vs[0].Message, "pod-template-hash=web-abc") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
+	t.Run("2: a re-applied partition 0 updates every pod at step 1", func(t *testing.T) {
+		s, cs, pods := cloneSetApp(t, false)
+		_ = unstructured.SetNestedField(cs.Object, "web-new", "status", "updateRevision")
+		_ = unstructured.SetNestedField(cs.Object, int64(2), "metadata", "generation")
+		_ = unstructured.SetNestedField(cs.Object, int64(2), "status", "observedGeneration")
+		_ = unstructured.SetNestedMap(cs.Object, map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "web", "v": "2"}}}, "spec", "template")
+		cs.SetAnnotations(map[string]string{inProgressingAnnotation: "{}"})
+		s.put(CloneSet, cs)
+		progressing(s, 1)
+		for i, p := range pods {
+			p.Labels["controller-revision-hash"], p.Labels["pod-template-hash"] = "web-new", "new"
+			s.put(Pod, p)
+			if i == 0 {
+				s.expect() // step 1's pod
+			}
+		}
+		vs := s.expect(StepAllowance)
+		if !strings.Contains(vs[0].Message, "6 new-version pods") || !strings.Contains(vs[0].Message, "maxSurge 0 = 5") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
+	t.Run("4: a jump back reported done while the pods stay", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps)
+		a.release(v2)
+		a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStatePaused)
+		a.scale(v2, 5, 5)
+		a.scale(v1, 5, 5)
+		a.ro.Status.CanaryStatus.NextStepIndex = 1
+		a.putRollout()
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStateMetricsAnalysis)
+		s.wait(6 * time.Second) // 5 new pods, step 1 allows 1 + 3
+		s.expect(StatusLag)
 	})
 }
