@@ -45,9 +45,10 @@ type Checker struct {
 	events     int
 	opened     int
 	ended      int
-	evaluated  time.Time // every event received before it is evaluated
+	evaluated  time.Time // the events received before it are evaluated
 	discarded  int
 	errors     []string
+	faults     int
 }
 
 type options struct {
@@ -219,16 +220,26 @@ func (c *Checker) receive(k Kind, typ EventType, obj any) {
 		return
 	}
 	rv, err := parseRV(u.GetResourceVersion())
-	c.mu.Lock()
 	if err != nil {
-		c.errors = append(c.errors, fmt.Sprintf("%s %s: %v", k, u.GetName(), err))
-	} else {
-		c.pending = append(c.pending, Event{Kind: k, Type: typ, Object: u, RV: rv, Time: time.Now()})
+		c.fault(fmt.Sprintf("%s %s: %v", k, u.GetName(), err))
+		return
 	}
+	c.mu.Lock()
+	c.pending = append(c.pending, Event{Kind: k, Type: typ, Object: u, RV: rv, Time: time.Now()})
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+}
+
+// fault records an error of the checker itself (not a violation), shown
+// when it closes; the first few are kept.
+func (c *Checker) fault(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.faults++; len(c.errors) < 10 {
+		c.errors = append(c.errors, msg)
 	}
 }
 
@@ -244,9 +255,7 @@ func (c *Checker) loop() {
 			return
 		case <-discover.C:
 			if err := c.watchServedKinds(); err != nil {
-				c.mu.Lock()
-				c.errors = append(c.errors, err.Error())
-				c.mu.Unlock()
+				c.fault(err.Error())
 			}
 		case <-c.wake:
 		case <-tick.C:
@@ -275,9 +284,7 @@ func (c *Checker) step(now time.Time, flush bool) {
 	for _, e := range evs {
 		vs, err := c.model.Apply(e)
 		if err != nil {
-			c.mu.Lock()
-			c.errors = append(c.errors, err.Error())
-			c.mu.Unlock()
+			c.fault(err.Error())
 		}
 		c.handle(vs)
 	}
@@ -424,12 +431,11 @@ func (c *Checker) Close() {
 		if c.discarded > 0 {
 			c.t.Logf("invariants: %d candidate violations were discarded: a watch was behind etcd when they were evaluated", c.discarded)
 		}
-		for i, e := range c.errors {
-			if i == 5 {
-				c.t.Logf("invariants: and %d more errors", len(c.errors)-5)
-				break
-			}
-			c.t.Logf("invariants: %s", e)
+		for _, e := range c.errors {
+			c.t.Logf("invariants: checker error: %s", e)
+		}
+		if c.faults > len(c.errors) {
+			c.t.Logf("invariants: and %d more checker errors", c.faults-len(c.errors))
 		}
 	})
 }

@@ -70,12 +70,19 @@ func (m *Model) checkRelease(t *tracker, f workloadFacts, tf trafficFacts) {
 	}
 
 	if tf.routed {
-		nextTraffic, traffic := stepTraffic(steps, next), stepTraffic(steps, s)
+		// Until the Rollout shows a replacing release, the routing in place
+		// is the replaced one's, judged by the step the status still shows.
+		ts, tnext := s, next
+		if !r.ack && r.replaced {
+			ts = min(max(st.Step, 1), n)
+			tnext = nextStep(ts, n, st.Next)
+		}
+		nextTraffic, traffic := stepTraffic(steps, tnext), stepTraffic(steps, ts)
 		m.check(TrafficWithinStep, subject, stepped && tf.canaryWeight > nextTraffic, 0, func() string {
-			return fmt.Sprintf("canary weight %g%% (%s) above even step %d's traffic %g%% (status: step %d %s)", tf.canaryWeight, tf.what, next, nextTraffic, st.Step, st.State)
+			return fmt.Sprintf("canary weight %g%% (%s) above even step %d's traffic %g%% (status: step %d %s)", tf.canaryWeight, tf.what, tnext, nextTraffic, st.Step, st.State)
 		})
 		m.check(TrafficWithinStep, subject+" (lag)", stepped && tf.canaryWeight > traffic, m.bounds.Lag, func() string {
-			return fmt.Sprintf("canary weight %g%% (%s) while the status claims step %d %s, whose traffic is %g%%", tf.canaryWeight, tf.what, s, st.State, traffic)
+			return fmt.Sprintf("canary weight %g%% (%s) while the status claims step %d %s, whose traffic is %g%%", tf.canaryWeight, tf.what, ts, st.State, traffic)
 		})
 	}
 

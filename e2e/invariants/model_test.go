@@ -410,6 +410,19 @@ strategy:
 			t.Errorf("message %q", vs[0].Message)
 		}
 	})
+	t.Run("a new version mid-release: the replaced release's weight until it is reset", func(t *testing.T) {
+		s, a := setup(t)
+		a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStatePaused)
+		s.put(HTTPRoute, httpRoute("web", 50, 50))
+		a.release(v3) // step 1 allows 20%; the 50% still goes to v2's pods
+		s.wait(2 * time.Second)
+		s.put(HTTPRoute, httpRoute("web", 100, 0))
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStateUpgrade)
+		s.wait(time.Minute)
+		s.expect()
+		s.put(HTTPRoute, httpRoute("web", 30, 70)) // the new release's own: above step 2's 50%
+		s.expect(TrafficWithinStep)
+	})
 	t.Run("finalising sends everything to the new version", func(t *testing.T) {
 		s, a := setup(t)
 		a.status(v1beta1.RolloutPhaseProgressing, 3, v1beta1.CanaryStepStateCompleted)
