@@ -30,6 +30,7 @@ import (
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/e2e/invariants"
 )
 
 // Env is the shared environment of one e2e test binary.
@@ -139,9 +140,18 @@ func (e *Env) Stop() {
 	}
 }
 
-// Namespace creates a namespace for one test, deleted when it ends.
-func (e *Env) Namespace(t testing.TB) string {
-	return e.ControlPlane.NewNamespace(t)
+// Namespace creates a namespace for one test, deleted when it ends, and
+// runs the invariant checker on it (e2e/invariants): a violation of
+// Sluice's safety invariants fails the test. opts tune the checker (a test
+// that breaks a rule on purpose says so with invariants.Allowing, or
+// counts with invariants.ReportOnly and invariants.Handle);
+// SLUICE_E2E_INVARIANTS=off turns it off.
+func (e *Env) Namespace(t testing.TB, opts ...invariants.Option) string {
+	ns := e.ControlPlane.NewNamespace(t)
+	if os.Getenv("SLUICE_E2E_INVARIANTS") != "off" {
+		invariants.Start(t.Context(), t, e.ControlPlane.RESTConfig(), ns, opts...)
+	}
+	return ns
 }
 
 // InstallCRDs creates Sluice's CRDs (as deploy/crds has them) and waits
