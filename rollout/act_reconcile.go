@@ -131,7 +131,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	o := Observed{Rollout: ro, Now: r.Now()}
-	adapter, err := workload.For(r.Client, ro)
+	adapter, err := workload.For(r.Client, r.Live, ro)
 	if err != nil {
 		o.Unsupported = err
 	} else {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -95,7 +96,9 @@ func SetKruisePartition(u *unstructured.Unstructured, p int32) error {
 // its update-strategy partition (the number of pods kept on the old
 // revision): a batch of n sets partition = replicas - n.
 type Partitioned struct {
-	Client      client.Client
+	Client client.Client
+	// Live reads pods without the cache (see StatefulSet.Live).
+	Live        client.Reader
 	Key         client.ObjectKey
 	GVK         schema.GroupVersionKind
 	RolloutName string
@@ -224,28 +227,23 @@ func (a *Partitioned) rollBack(ctx context.Context, label, revision string, part
 	if err != nil {
 		return err
 	}
-	sel, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
-	var list corev1.PodList
-	if err := a.Client.List(ctx, &list, client.InNamespace(a.Key.Namespace), client.MatchingLabels(sel)); err != nil {
-		return err
+	matchLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
+	sel := labels.SelectorFromSet(matchLabels)
+	replicas := int32(1)
+	if v, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas"); found {
+		replicas = int32(v)
 	}
-	pods := ownedPods(list.Items, u.GetUID())
+	r := live(a.Live, a.Client)
 	if a.GVK.GroupKind() == AdvancedStatefulSetKind.GroupKind() {
-		return rollBackOne(ctx, a.Client, pods, func(p *corev1.Pod) bool {
+		return rollBackOne(ctx, a.Client, r, a.Key.Namespace, sel, u.GetUID(), replicas, func(p *corev1.Pod) bool {
 			ord, ok := ordinal(u.GetName(), p.Name)
 			return ok && ord < partition && p.Labels[label] == revision
 		})
 	}
-	var ahead int32
-	for i := range pods {
-		if pods[i].Labels[label] == revision {
-			ahead++
-		}
-	}
-	if ahead <= allowed {
+	if ahead := nestedInt32(u, "status", "updatedReplicas"); ahead <= allowed {
 		return nil
 	}
-	return rollBackOne(ctx, a.Client, pods, func(p *corev1.Pod) bool { return p.Labels[label] == revision })
+	return rollBackOne(ctx, a.Client, r, a.Key.Namespace, sel, u.GetUID(), replicas, func(p *corev1.Pod) bool { return p.Labels[label] == revision })
 }
 
 // Finalise removes the partition and Sluice's marks; the workload's own

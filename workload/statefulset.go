@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -23,7 +24,10 @@ const FrozenPartition = math.MaxInt16
 // partition: pods with an ordinal at or above the partition get the new
 // revision, so a batch of n sets partition = replicas - n.
 type StatefulSet struct {
-	Client      client.Client
+	Client client.Client
+	// Live reads pods without the cache, for the decisions that must not
+	// act on a stale view (rollBackOne); nil reads through Client.
+	Live        client.Reader
 	Key         client.ObjectKey
 	RolloutName string
 }
@@ -147,37 +151,55 @@ func (a *StatefulSet) rollBackBelow(ctx context.Context, rev string, partition i
 	if err := a.Client.Get(ctx, a.Key, s); err != nil {
 		return err
 	}
-	pods, err := a.pods(ctx, s)
+	sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
 	if err != nil {
 		return err
 	}
-	return rollBackOne(ctx, a.Client, pods, func(p *corev1.Pod) bool {
+	return rollBackOne(ctx, a.Client, live(a.Live, a.Client), s.Namespace, sel, s.UID, replicasOf(s.Spec.Replicas), func(p *corev1.Pod) bool {
 		ord, ok := ordinal(s.Name, p.Name)
 		return ok && ord < partition && p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev
 	})
 }
 
-// rollBackOne deletes one pod that runs ahead of a batch that shrank, if
-// every pod is ready (one at a time): raising a partition does not take a
-// pod back to the current revision (StatefulSets, Advanced StatefulSets,
-// and CloneSets without OpenKruise's CloneSetPartitionRollback gate), but
-// the workload's controller recreates a deleted one at the current
-// revision, as the partition asks.
-func rollBackOne(ctx context.Context, c client.Client, pods []corev1.Pod, ahead func(*corev1.Pod) bool) error {
+// rollBackOne deletes one pod that runs ahead of a batch that shrank, once
+// every pod of the workload is there and ready and none is terminating
+// (one at a time), read live: a stale cache that still showed a pod
+// deleted a moment ago would take a second one. Raising a partition does
+// not take a pod back to the current revision (StatefulSets, Advanced
+// StatefulSets, and CloneSets without OpenKruise's CloneSetPartitionRollback
+// gate), but the workload's controller recreates a deleted one at the
+// current revision, as the partition asks.
+func rollBackOne(ctx context.Context, w client.Writer, r client.Reader, namespace string, sel labels.Selector, owner types.UID, replicas int32, ahead func(*corev1.Pod) bool) error {
+	var list corev1.PodList
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return err
+	}
 	var victim *corev1.Pod
-	for i := range pods {
-		p := &pods[i]
+	var n int32
+	for i := range list.Items {
+		p := &list.Items[i]
+		if o := metav1.GetControllerOf(p); o == nil || o.UID != owner {
+			continue
+		}
 		if p.DeletionTimestamp != nil || !podReady(p) {
 			return nil
 		}
+		n++
 		if ahead(p) {
 			victim = p
 		}
 	}
-	if victim == nil {
+	if victim == nil || n < replicas {
 		return nil
 	}
-	return client.IgnoreNotFound(c.Delete(ctx, victim, client.Preconditions{UID: &victim.UID, ResourceVersion: &victim.ResourceVersion}))
+	return client.IgnoreNotFound(w.Delete(ctx, victim, client.Preconditions{UID: &victim.UID, ResourceVersion: &victim.ResourceVersion}))
+}
+
+func live(r client.Reader, c client.Client) client.Reader {
+	if r != nil {
+		return r
+	}
+	return c
 }
 
 // ordinal reads the ordinal of a StatefulSet's pod from its name.

@@ -113,8 +113,9 @@ type Adapter interface {
 }
 
 // For returns the adapter for the workload a Rollout references, or an
-// error naming the kinds Sluice supports.
-func For(c client.Client, r *v1beta1.Rollout) (Adapter, error) {
+// error naming the kinds Sluice supports. live reads without the cache
+// where an adapter must not act on a stale view (nil: through c).
+func For(c client.Client, live client.Reader, r *v1beta1.Rollout) (Adapter, error) {
 	ref := r.Spec.WorkloadRef
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
@@ -131,12 +132,12 @@ func For(c client.Client, r *v1beta1.Rollout) (Adapter, error) {
 		if r.Spec.Strategy.BlueGreen != nil {
 			return nil, fmt.Errorf("apps/v1 StatefulSet: blue-green releases are for Deployments; use strategy.canary")
 		}
-		return &StatefulSet{Client: c, Key: key, RolloutName: r.Name}, nil
+		return &StatefulSet{Client: c, Live: live, Key: key, RolloutName: r.Name}, nil
 	case CloneSetKind.GroupKind(), AdvancedStatefulSetKind.GroupKind():
 		if r.Spec.Strategy.BlueGreen != nil {
 			return nil, fmt.Errorf("%s %s: blue-green releases are for Deployments; use strategy.canary", ref.APIVersion, ref.Kind)
 		}
-		return &Partitioned{Client: c, Key: key, GVK: gv.WithKind(ref.Kind), RolloutName: r.Name}, nil
+		return &Partitioned{Client: c, Live: live, Key: key, GVK: gv.WithKind(ref.Kind), RolloutName: r.Name}, nil
 	}
 	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style or blue-green; apps/v1 StatefulSet; apps.kruise.io CloneSet and StatefulSet)", ref.APIVersion, ref.Kind)
 }

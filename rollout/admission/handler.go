@@ -121,7 +121,7 @@ func (v *Validator) validateAgainstCluster(ctx context.Context, r *v1beta1.Rollo
 	}
 	strategy := field.NewPath("spec", "strategy")
 	errs = append(errs, analysisadmission.ValidateRolloutAnalysis(r.Spec.Strategy.Analysis, lookup, strategy.Child("analysis"))...)
-	for i, s := range steps(r) {
+	for i, s := range r.Spec.Strategy.Steps() {
 		errs = append(errs, analysisadmission.ValidateRolloutAnalysis(s.Analysis, lookup, strategyPath(r).Child("steps").Index(i).Child("analysis"))...)
 	}
 	return errs

@@ -250,10 +250,14 @@ func validateTrafficRoutings(routings []v1beta1.TrafficRoutingRef, path *field.P
 // Warnings are accepted but probably not what the user meant.
 func Warnings(r *v1beta1.Rollout) []string {
 	var out []string
-	if len(trafficRoutings(r)) > 0 {
-		return nil
+	if name := r.Spec.Strategy.TrafficRoutingName(); name != "" {
+		out = append(out, fmt.Sprintf("%s: TrafficRouting objects are not supported yet: %s is not acted on, and the release routes only what trafficRoutings says",
+			strategyPath(r).Child("trafficRoutingRef"), name))
 	}
-	for i, s := range steps(r) {
+	if r.Spec.Strategy.RoutesTraffic() {
+		return out
+	}
+	for i, s := range r.Spec.Strategy.Steps() {
 		if s.Traffic != nil || len(s.Matches) > 0 || s.RequestHeaderModifier != nil {
 			out = append(out, fmt.Sprintf("%s: routes traffic but the strategy has no trafficRoutings, so only the replicas apply",
 				strategyPath(r).Child("steps").Index(i)))
@@ -277,13 +281,13 @@ func ValidateUpdate(old, cur *v1beta1.Rollout) field.ErrorList {
 	if old.Spec.WorkloadRef != cur.Spec.WorkloadRef {
 		errs = append(errs, field.Forbidden(spec.Child("workloadRef"), why))
 	}
-	if !equality.Semantic.DeepEqual(trafficRoutings(old), trafficRoutings(cur)) {
+	if !equality.Semantic.DeepEqual(old.Spec.Strategy.Routings(), cur.Spec.Strategy.Routings()) {
 		errs = append(errs, field.Forbidden(strategyPath(cur).Child("trafficRoutings"), why))
 	}
 	if RollingStyle(old) != RollingStyle(cur) {
 		errs = append(errs, field.Forbidden(strategyPath(cur).Child("enableExtraWorkloadForCanary"), "the rolling style "+why))
 	}
-	if len(steps(old)) != len(steps(cur)) {
+	if len(old.Spec.Strategy.Steps()) != len(cur.Spec.Strategy.Steps()) {
 		errs = append(errs, field.Forbidden(strategyPath(cur).Child("steps"), "the number of steps "+why))
 	}
 	return errs
@@ -294,24 +298,4 @@ func strategyPath(r *v1beta1.Rollout) *field.Path {
 		return field.NewPath("spec", "strategy", "blueGreen")
 	}
 	return field.NewPath("spec", "strategy", "canary")
-}
-
-func steps(r *v1beta1.Rollout) []v1beta1.CanaryStep {
-	if c := r.Spec.Strategy.Canary; c != nil {
-		return c.Steps
-	}
-	if b := r.Spec.Strategy.BlueGreen; b != nil {
-		return b.Steps
-	}
-	return nil
-}
-
-func trafficRoutings(r *v1beta1.Rollout) []v1beta1.TrafficRoutingRef {
-	if c := r.Spec.Strategy.Canary; c != nil {
-		return c.TrafficRoutings
-	}
-	if b := r.Spec.Strategy.BlueGreen; b != nil {
-		return b.TrafficRoutings
-	}
-	return nil
 }

@@ -160,3 +160,14 @@ func TestToV1alpha1Paths(t *testing.T) {
 		}
 	}
 }
+
+// A trafficRoutingRef is accepted (Kruise manifests carry it) with a
+// warning that names the field: nothing acts on it yet.
+func TestTrafficRoutingRefWarns(t *testing.T) {
+	r := &v1beta1.Rollout{}
+	r.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{TrafficRoutingRef: "full-link"}
+	w := Warnings(r)
+	if len(w) != 1 || !strings.HasPrefix(w[0], "spec.strategy.canary.trafficRoutingRef: TrafficRouting objects are not supported yet") {
+		t.Errorf("warnings %q", w)
+	}
+}
