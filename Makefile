@@ -2,7 +2,7 @@
 #
 # Everything the tests need (control-plane binaries, Prometheus, controller-gen,
 # helm) is built from the Go module proxy into $(SLUICE_CACHE)/bin once and
-# reused; see e2e/tools/build.sh.
+# reused; see devenv/tools/build.sh.
 
 SHELL := /usr/bin/env bash
 SLUICE_CACHE ?= $(HOME)/.cache/sluice
@@ -32,13 +32,13 @@ build:
 
 ## tools: build the control plane, kwok, Prometheus, controller-gen and helm (cached)
 tools:
-	e2e/tools/build.sh
+	devenv/tools/build.sh
 
 $(CONTROLLER_GEN):
-	e2e/tools/build.sh controller-gen
+	devenv/tools/build.sh controller-gen
 
 $(HELM):
-	e2e/tools/build.sh helm
+	devenv/tools/build.sh helm
 
 ## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, and the
 ## Helm chart's copies of them (and of deploy/grafana/sluice.json)

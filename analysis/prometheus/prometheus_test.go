@@ -17,7 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice/analysis/measure"
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/devenv/controlplane"
 )
 
 func TestConvert(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/analysis/prometheus"
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/devenv/controlplane"
 )
 
 // The reconciler is tested against a real Prometheus answering constant

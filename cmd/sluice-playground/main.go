@@ -6,6 +6,12 @@
 //	sluice-playground up   --dir D   start everything; runs until Ctrl-C or `down`
 //	sluice-playground demo --dir D   up, then release the Kruise guide's example
 //	sluice-playground down --dir D   stop a playground started in D
+//
+// It is a self-contained program: the CRDs, the example manifests, the
+// alert rules and kwok's stages are inside it, and it runs the manager
+// from its own binary. It needs only the control-plane binaries that
+// `make tools` builds (devenv/tools) in ~/.cache/sluice/bin, or
+// $SLUICE_BIN_DIR.
 package main
 
 import (
@@ -22,16 +28,22 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
 )
 
 func main() {
-	// The API client logs nothing worth showing here but would print a
-	// stack trace on its first log line without a logger.
-	ctrllog.SetLogger(logr.Discard())
 	if len(os.Args) < 2 {
 		usage()
 	}
+	if os.Args[1] == managerCommand {
+		runManager(os.Args[2:])
+	}
+	// The API client logs nothing worth showing here but would print a
+	// stack trace on its first log line without a logger.
+	ctrllog.SetLogger(logr.Discard())
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fs.String("dir", filepath.Join(os.TempDir(), "sluice-playground"), "folder for the cluster's data, kubeconfig and logs")
 	exit := fs.Bool("exit", false, "demo: stop after the scenario instead of running until interrupted")
@@ -53,6 +65,22 @@ func main() {
 	}
 	if err != nil {
 		fail(err)
+	}
+}
+
+// runManager is the manager's process (see managerCommand): exactly what
+// the sluice-controller command runs.
+func runManager(args []string) {
+	err := app.Run(ctrl.SetupSignalHandler(), args)
+	var usage app.UsageError
+	switch {
+	case err == nil:
+		os.Exit(0)
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, "sluice-controller:", err)
+		os.Exit(2)
+	default:
+		os.Exit(1) // Run has logged it
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/workload"
 )
@@ -106,12 +107,12 @@ spec:
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			ns, c := env.Namespace(t), env.Client
-			if _, err := framework.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
+			if _, err := manifest.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
 				t.Fatal(err)
 			}
 			key := client.ObjectKey{Namespace: ns, Name: "web"}
 			standIn(ctx, t, c, tc.gvk, key, tc.partition)
-			if _, err := framework.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+			if _, err := manifest.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
 metadata: {name: web}
 spec:
