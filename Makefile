@@ -16,6 +16,9 @@ GENERATED_DIRS := deploy/crds deploy/rbac deploy/webhook deploy/helm/sluice/crds
 
 # e2e packages carry the e2e build tag; they need the control-plane binaries.
 E2E_FLAGS ?= -count=1 -timeout=40m
+# Every test suite runs through noskip: go test's usual output, and a
+# failure for any skipped test (a skip would otherwise pass unseen).
+NOSKIP := go run ./devenv/noskip
 PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 # make bench: releases per transition benchmark, bad canaries per
 # time-to-stable variant.
@@ -62,13 +65,14 @@ verify: generate
 helm: $(HELM)
 	deploy/helm/check.sh $(HELM)
 
-## unit: unit tests (no cluster)
+## unit: unit tests: no cluster, no Prometheus, no built tool (what needs
+## one is an e2e test), so they depend on nothing; no test may skip
 unit:
-	go test -count=1 ./...
+	set -o pipefail; go test -count=1 -json ./... | $(NOSKIP)
 
-## e2e: end-to-end tests against a real local control plane
+## e2e: end-to-end tests against a real local control plane; no test may skip
 e2e: tools
-	go test -tags e2e $(E2E_FLAGS) ./e2e/...
+	set -o pipefail; go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
 
 ## test: verify, the chart, unit and e2e — what CI runs
 test: verify helm unit e2e
