@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
@@ -39,7 +38,8 @@ func main() {
 		usage()
 	}
 	if os.Args[1] == managerCommand {
-		runManager(os.Args[2:])
+		// The manager's process: exactly what sluice-controller runs.
+		os.Exit(app.Main(os.Args[2:]))
 	}
 	// The API client logs nothing worth showing here but would print a
 	// stack trace on its first log line without a logger.
@@ -65,22 +65,6 @@ func main() {
 	}
 	if err != nil {
 		fail(err)
-	}
-}
-
-// runManager is the manager's process (see managerCommand): exactly what
-// the sluice-controller command runs.
-func runManager(args []string) {
-	err := app.Run(ctrl.SetupSignalHandler(), args)
-	var usage app.UsageError
-	switch {
-	case err == nil:
-		os.Exit(0)
-	case errors.As(err, &usage):
-		fmt.Fprintln(os.Stderr, "sluice-controller:", err)
-		os.Exit(2)
-	default:
-		os.Exit(1) // Run has logged it
 	}
 }
 

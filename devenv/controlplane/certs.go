@@ -59,7 +59,7 @@ func writePKI(dir string) (*pki, error) {
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sluice-e2e-ca"},
+		Subject:               pkix.Name{CommonName: "sluice-local-ca"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(7 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
@@ -139,7 +139,7 @@ func writeKubeconfig(path, server string, caPEM []byte, token string) error {
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
-- name: sluice-e2e
+- name: sluice-local
   cluster:
     server: %s
     certificate-authority-data: %s
@@ -148,11 +148,11 @@ users:
   user:
     token: %s
 contexts:
-- name: sluice-e2e
+- name: sluice-local
   context:
-    cluster: sluice-e2e
+    cluster: sluice-local
     user: %s
-current-context: sluice-e2e
+current-context: sluice-local
 `, server, base64.StdEncoding.EncodeToString(caPEM), adminUser, token, adminUser)
 	return os.WriteFile(path, []byte(kc), 0o600)
 }

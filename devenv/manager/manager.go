@@ -117,9 +117,10 @@ func (m *Manager) Restart(ctx context.Context, cp *controlplane.ControlPlane, ex
 }
 
 // Start (re)starts the process and waits until it is ready and its
-// webhooks are registered with its CA. It tries the ports of the last start
-// first; when one was taken meanwhile it moves to new ones (see
-// controlplane.StartListening), so read MetricsURL after it.
+// webhooks are registered with its CA; on error the process is stopped. It
+// tries the ports of the last start first; when one was taken meanwhile it
+// moves to new ones (see controlplane.StartListening), so read MetricsURL
+// after it.
 func (m *Manager) Start(ctx context.Context, cp *controlplane.ControlPlane) error {
 	// The ports chosen here: metrics and health, and the webhook's unless
 	// it is fixed. A fixed webhook port shows through readiness instead:
@@ -151,6 +152,7 @@ func (m *Manager) Start(ctx context.Context, cp *controlplane.ControlPlane) erro
 		m.ports.webhook = got[2]
 	}
 	if err := m.waitReady(ctx, cp); err != nil {
+		proc.Stop()
 		return fmt.Errorf("sluice-controller not ready: %w\n%s", err, proc.LogTail())
 	}
 	return nil

@@ -82,6 +82,23 @@ type UsageError struct{ Err error }
 func (e UsageError) Error() string { return e.Err.Error() }
 func (e UsageError) Unwrap() error { return e.Err }
 
+// Main runs the manager with the command line args until SIGTERM or
+// SIGINT and returns the exit status: 0, 2 for a command line that cannot
+// work (said on stderr), 1 for a failure (logged).
+func Main(args []string) int {
+	err := Run(ctrl.SetupSignalHandler(), args)
+	var usage UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, "sluice-controller:", err)
+		return 2
+	default:
+		return 1
+	}
+}
+
 // Run runs the manager with the command line args (without the program
 // name) until ctx ends. Flag errors and invalid combinations are a
 // UsageError (the flag errors already printed with the usage to stderr;
