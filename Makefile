@@ -2,7 +2,7 @@
 #
 # Everything the tests need (control-plane binaries, Prometheus, controller-gen,
 # helm) is built from the Go module proxy into $(SLUICE_CACHE)/bin once and
-# reused; see e2e/tools/build.sh.
+# reused; see devenv/tools/build.sh.
 
 SHELL := /usr/bin/env bash
 SLUICE_CACHE ?= $(HOME)/.cache/sluice
@@ -16,6 +16,9 @@ GENERATED_DIRS := deploy/crds deploy/rbac deploy/webhook deploy/helm/sluice/crds
 
 # e2e packages carry the e2e build tag; they need the control-plane binaries.
 E2E_FLAGS ?= -count=1 -timeout=40m
+# Every test suite runs through noskip: go test's usual output, and a
+# failure for any skipped test (a skip would otherwise pass unseen).
+NOSKIP := go run ./devenv/noskip
 PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 # make bench: releases per transition benchmark, bad canaries per
 # time-to-stable variant.
@@ -32,13 +35,13 @@ build:
 
 ## tools: build the control plane, kwok, Prometheus, controller-gen and helm (cached)
 tools:
-	e2e/tools/build.sh
+	devenv/tools/build.sh
 
 $(CONTROLLER_GEN):
-	e2e/tools/build.sh controller-gen
+	devenv/tools/build.sh controller-gen
 
 $(HELM):
-	e2e/tools/build.sh helm
+	devenv/tools/build.sh helm
 
 ## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, and the
 ## Helm chart's copies of them (and of deploy/grafana/sluice.json)
@@ -62,13 +65,14 @@ verify: generate
 helm: $(HELM)
 	deploy/helm/check.sh $(HELM)
 
-## unit: unit tests (no cluster)
+## unit: unit tests: no cluster, no Prometheus, no built tool (what needs
+## one is an e2e test), so they depend on nothing; no test may skip
 unit:
-	go test -count=1 ./...
+	set -o pipefail; go test -count=1 -json ./... | $(NOSKIP)
 
-## e2e: end-to-end tests against a real local control plane
+## e2e: end-to-end tests against a real local control plane; no test may skip
 e2e: tools
-	go test -tags e2e $(E2E_FLAGS) ./e2e/...
+	set -o pipefail; go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
 
 ## test: verify, the chart, unit and e2e — what CI runs
 test: verify helm unit e2e

@@ -85,16 +85,3 @@ func TestPlanScale(t *testing.T) {
 		})
 	}
 }
-
-func TestTemplateHashMatchesTheDeploymentController(t *testing.T) {
-	// The e2e tests check the hash against a ReplicaSet the real
-	// Deployment controller made; here, that it is stable and depends on
-	// the collision count.
-	d := &appsv1.Deployment{}
-	d.Spec.Template.Labels = map[string]string{"app": "x"}
-	a, b := TemplateHash(&d.Spec.Template, nil), TemplateHash(&d.Spec.Template, nil)
-	one := int32(1)
-	if a != b || a == TemplateHash(&d.Spec.Template, &one) || a == "" {
-		t.Fatalf("hashes %q %q", a, b)
-	}
-}

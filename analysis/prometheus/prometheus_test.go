@@ -1,8 +1,6 @@
 package prometheus
 
 import (
-	"context"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/sluicehq/sluice/analysis/measure"
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
-	"github.com/sluicehq/sluice/e2e/controlplane"
 )
 
 func TestConvert(t *testing.T) {
@@ -176,52 +173,5 @@ func TestDefaultAuthentication(t *testing.T) {
 	want := []string{"Bearer manager", "Bearer team", "", "Bearer team"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Authorization headers %q, want %q", got, want)
-	}
-}
-
-// TestRealPrometheus runs queries against a real Prometheus (built by
-// `make tools`); it is skipped when the binary is missing.
-func TestRealPrometheus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Prometheus")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	prom, err := controlplane.StartPrometheus(ctx, t.TempDir(), controlplane.PrometheusOptions{})
-	if err != nil {
-		if strings.Contains(err.Error(), "make tools") || strings.Contains(err.Error(), "not found") {
-			t.Skipf("no Prometheus binary: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Stop() })
-	p := &Provider{DefaultAddress: prom.URL()}
-	spec := &v1alpha1.PrometheusProvider{}
-	now := time.Now()
-	q := func(query string, w *Window) (measure.Value, error) {
-		return p.Query(ctx, Request{Provider: spec, Query: query, Range: w, Time: now})
-	}
-
-	if v, err := q("scalar(vector(1.5))", nil); err != nil || v.Kind != measure.Scalar || v.String() != "1.5" {
-		t.Errorf("scalar: %v %v", v, err)
-	}
-	if v, err := q(`vector(2) or vector(3)`, nil); err != nil || v.String() != "[2]" {
-		t.Errorf("vector: %v %v", v, err)
-	}
-	if v, err := q(`absent_series_xyz`, nil); err != nil || !v.NoData() || v.String() != "[]" {
-		t.Errorf("empty: %v %v", v, err)
-	}
-	if v, err := q(`vector(0) / vector(0)`, nil); err != nil || !v.NoData() || !math.IsNaN(v.Samples[0]) {
-		t.Errorf("NaN: %v %v", v, err)
-	}
-	if v, err := q(`vector(4)`, &Window{Lookback: 10 * time.Second, Step: time.Second}); err != nil || v.Kind != measure.Matrix || len(v.Samples) != 11 {
-		t.Errorf("range: %v %v", v, err)
-	}
-	if _, err := q(`sum(`, nil); err == nil || !strings.Contains(err.Error(), "Prometheus at "+prom.URL()+" rejected the query: bad_data") {
-		t.Errorf("bad query: %v", err)
-	}
-	_ = prom.Stop()
-	if _, err := q("1", nil); err == nil || !strings.Contains(err.Error(), "Prometheus at "+prom.URL()+" could not be reached") {
-		t.Errorf("stopped: %v", err)
 	}
 }

@@ -2,11 +2,10 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
-	"os"
+	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,46 +17,50 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/sluicehq/sluice/analysis/measure"
 	"github.com/sluicehq/sluice/analysis/prometheus"
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
-	"github.com/sluicehq/sluice/e2e/controlplane"
 )
 
-// The reconciler is tested against a real Prometheus answering constant
-// PromQL (vector(0.2), ...), so no fake of Prometheus is needed; the
-// Kubernetes side is controller-runtime's fake client.
-var (
-	promOnce sync.Once
-	promURL  string
-	promErr  error
-)
+// fakeQuerier answers the reconciler's queries as Prometheus would, from
+// a table keyed by the query's text, and records the requests. The real
+// Prometheus provider is tested on its own (analysis/prometheus) and
+// against a real Prometheus in e2e/prometheus.
+type fakeQuerier struct {
+	answers map[string]answer
+	got     []prometheus.Request
+}
 
-func realPrometheus(t *testing.T) string {
-	t.Helper()
-	promOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sluice-run-test-")
-		if err != nil {
-			promErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		p, err := controlplane.StartPrometheus(ctx, dir, controlplane.PrometheusOptions{})
-		if err != nil {
-			promErr = err
-			return
-		}
-		promURL = p.URL() // stopped with the test binary (Pdeathsig)
-	})
-	if promErr != nil {
-		t.Skipf("no Prometheus: %v", promErr)
+type answer struct {
+	v   measure.Value
+	err error
+}
+
+func (f *fakeQuerier) Query(_ context.Context, r prometheus.Request) (measure.Value, error) {
+	f.got = append(f.got, r)
+	a, ok := f.answers[r.Query]
+	if !ok {
+		return measure.Value{}, fmt.Errorf("fake Prometheus: unexpected query %q", r.Query)
 	}
-	return promURL
+	return a.v, a.err
+}
+
+// promAnswers are what Prometheus answers to the tests' constant queries.
+func promAnswers() map[string]answer {
+	return map[string]answer{
+		"vector(0.01)":        {v: measure.VectorValue(0.01)},
+		"vector(0.2)":         {v: measure.VectorValue(0.2)},
+		"vector(1)":           {v: measure.VectorValue(1)},
+		"vector(2)":           {v: measure.VectorValue(2)},
+		"absent_metric_xyz":   {v: measure.VectorValue()},
+		"vector(0)/vector(0)": {v: measure.VectorValue(math.NaN())},
+	}
 }
 
 type harness struct {
 	t      *testing.T
 	c      client.Client
+	prom   *fakeQuerier
 	r      *Reconciler
 	clock  time.Time
 	events *events.FakeRecorder
@@ -65,7 +68,6 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, metrics ...v1alpha1.Metric) *harness {
-	addr := realPrometheus(t)
 	s := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		t.Fatal(err)
@@ -73,8 +75,9 @@ func newHarness(t *testing.T, metrics ...v1alpha1.Metric) *harness {
 	run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"},
 		Spec: v1alpha1.AnalysisRunSpec{Rollout: "web", StepIndex: 1, Metrics: metrics}}
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(run).WithStatusSubresource(run).Build()
-	h := &harness{t: t, c: c, clock: time.Now().Truncate(time.Second), events: events.NewFakeRecorder(100), key: client.ObjectKeyFromObject(run)}
-	h.r = &Reconciler{Client: c, Querier: &prometheus.Provider{DefaultAddress: addr}, Recorder: h.events, Now: func() time.Time { return h.clock }}
+	h := &harness{t: t, c: c, prom: &fakeQuerier{answers: promAnswers()}, clock: time.Now().Truncate(time.Second),
+		events: events.NewFakeRecorder(100), key: client.ObjectKeyFromObject(run)}
+	h.r = &Reconciler{Client: c, Querier: h.prom, Recorder: h.events, Now: func() time.Time { return h.clock }}
 	return h
 }
 
@@ -181,13 +184,11 @@ func TestReconcileTiming(t *testing.T) {
 }
 
 func TestReconcileErrors(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	down := "http://" + l.Addr().String()
-	l.Close()
-	m := metric("m", "vector(1)", "result[0] == 1")
-	m.Provider.Prometheus.Address = down
+	const down = "http://127.0.0.1:9"
+	m := metric("m", "up", "result[0] == 1")
 	m.Interval, m.ConsecutiveErrorLimit = dur(5*time.Minute), i32(2)
 	h := newHarness(t, m)
+	h.prom.answers["up"] = answer{err: errors.New("Prometheus at " + down + " could not be reached: connection refused")}
 	var after time.Duration
 	for i := range 3 {
 		var run *v1alpha1.AnalysisRun
@@ -242,7 +243,16 @@ func TestReconcileBaseline(t *testing.T) {
 			Provider: v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusProvider{Query: canary}},
 			Baseline: &v1alpha1.BaselineComparison{Query: baseline, Window: dur(time.Minute), Step: dur(5 * time.Second)}}
 	}
-	// Over a minute at 5s, time() gives 13 distinct samples per side.
+	// A range query over a minute at 5s has 13 samples per side (both
+	// ends included): what Prometheus answers to vector(time() % 100) at
+	// t = 0, 5, …, 60 is 0, 5, …, 60; the slower canary adds 1000.
+	window := func(offset float64) measure.Value {
+		v := measure.Value{Kind: measure.Matrix}
+		for i := range 13 {
+			v.Samples = append(v.Samples, offset+float64(5*i))
+		}
+		return v
+	}
 	for _, tc := range []struct {
 		name, canary, baseline string
 		phase                  v1alpha1.AnalysisPhase
@@ -254,12 +264,26 @@ func TestReconcileBaseline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, cmp(tc.canary, tc.baseline))
+			h.prom.answers["vector(time() % 100)"] = answer{v: window(0)}
+			h.prom.answers["vector(time() % 100 + 1000)"] = answer{v: window(1000)}
 			run, _ := h.reconcile()
 			if run.Status.Phase != tc.phase || !strings.Contains(run.Status.Message, tc.msg) {
 				t.Fatalf("got %s %q, want %s %q", run.Status.Phase, run.Status.Message, tc.phase, tc.msg)
 			}
 			if v := run.Status.MetricResults[0].Measurements[0].Value; tc.phase != v1alpha1.AnalysisInconclusive && !strings.Contains(v, "n=13/13") {
 				t.Errorf("value %q", v)
+			}
+			// Both queries are range queries over the comparison's window,
+			// ending at the measurement's time.
+			if len(h.prom.got) != 2 {
+				t.Fatalf("%d queries, want canary and baseline", len(h.prom.got))
+			}
+			for i, want := range []string{tc.canary, tc.baseline} {
+				r := h.prom.got[i]
+				if r.Query != want || r.Range == nil || *r.Range != (prometheus.Window{Lookback: time.Minute, Step: 5 * time.Second}) ||
+					!r.Time.Equal(h.clock) || r.Namespace != "ns" {
+					t.Errorf("query %d: %+v, want %q over 1m at 5s, at %s in ns", i, r, want, h.clock)
+				}
 			}
 		})
 	}

@@ -4,17 +4,18 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/cmd/kubectl-sluice/cli"
-	"github.com/sluicehq/sluice/e2e/framework"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/devenv/manifest"
+	"github.com/sluicehq/sluice/docs/examples"
 	"github.com/sluicehq/sluice/rollout"
 )
 
@@ -29,18 +30,21 @@ const (
 // approving, then a version serving 20% errors is rolled back by the
 // analysis, and the team re-applies the good version.
 func demo(ctx context.Context, p *playground) error {
-	root := framework.RepoRoot()
+	// docs/examples, carried inside the binary.
 	files := []string{
-		filepath.Join(root, "e2e", "testdata", "guide", "echoserver.yaml"),
-		filepath.Join(root, "e2e", "testdata", "guide", "example1-ingress.yaml"),
-		filepath.Join(root, "docs", "examples", "error-rate-template.yaml"),
-		filepath.Join(root, "docs", "examples", "example1-analysis-rollout.yaml"),
+		"guide/echoserver.yaml",
+		"guide/example1-ingress.yaml",
+		"error-rate-template.yaml",
+		"example1-analysis-rollout.yaml",
 	}
 	fmt.Println("\n== The Kruise guide's Example 1 with an error-rate analysis after every step")
 	for _, f := range files {
-		rel, _ := filepath.Rel(root, f)
-		fmt.Printf("  kubectl apply -f %s\n", rel)
-		if _, err := framework.CreateFile(ctx, p.client, demoNamespace, f); err != nil && !strings.Contains(err.Error(), "already exists") {
+		fmt.Printf("  kubectl apply -f docs/examples/%s\n", f)
+		raw, err := examples.File(f)
+		if err != nil {
+			return err
+		}
+		if _, err := manifest.Create(ctx, p.client, demoNamespace, raw); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
 	}
@@ -100,7 +104,13 @@ func release(ctx context.Context, p *playground, image string) error {
 // waitQuietly waits until done holds, printing nothing. The demo has no
 // deadline of its own: it waits until Ctrl-C.
 func waitQuietly(ctx context.Context, p *playground, done func(*v1beta1.Rollout) bool) error {
-	_, err := framework.WaitRollout(ctx, p.client, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, forever, done)
+	r := &v1beta1.Rollout{}
+	err := controlplane.WaitFor(ctx, forever, func() (bool, error) {
+		if err := p.client.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "rollouts-demo"}, r); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return done(r), nil
+	})
 	if ctx.Err() != nil {
 		return ctx.Err() // Ctrl-C: the caller ends quietly
 	}

@@ -6,6 +6,12 @@
 //	sluice-playground up   --dir D   start everything; runs until Ctrl-C or `down`
 //	sluice-playground demo --dir D   up, then release the Kruise guide's example
 //	sluice-playground down --dir D   stop a playground started in D
+//
+// It is a self-contained program: the CRDs, the example manifests, the
+// alert rules and kwok's stages are inside it, and it runs the manager
+// from its own binary. It needs only the control-plane binaries that
+// `make tools` builds (devenv/tools) in ~/.cache/sluice/bin, or
+// $SLUICE_BIN_DIR.
 package main
 
 import (
@@ -23,15 +29,21 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
 )
 
 func main() {
-	// The API client logs nothing worth showing here but would print a
-	// stack trace on its first log line without a logger.
-	ctrllog.SetLogger(logr.Discard())
 	if len(os.Args) < 2 {
 		usage()
 	}
+	if os.Args[1] == managerCommand {
+		// The manager's process: exactly what sluice-controller runs.
+		os.Exit(app.Main(os.Args[2:]))
+	}
+	// The API client logs nothing worth showing here but would print a
+	// stack trace on its first log line without a logger.
+	ctrllog.SetLogger(logr.Discard())
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fs.String("dir", filepath.Join(os.TempDir(), "sluice-playground"), "folder for the cluster's data, kubeconfig and logs")
 	exit := fs.Bool("exit", false, "demo: stop after the scenario instead of running until interrupted")

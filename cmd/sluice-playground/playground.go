@@ -5,16 +5,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicehq/sluice/e2e/controlplane"
-	"github.com/sluicehq/sluice/e2e/framework"
-	"github.com/sluicehq/sluice/e2e/simulator"
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/devenv/manager"
+	"github.com/sluicehq/sluice/devenv/simulator"
 )
+
+// managerCommand is the hidden subcommand that runs sluice-controller
+// (app.Run) in a child process of this binary: the playground carries
+// the manager inside it and needs no Go toolchain or source tree.
+const managerCommand = "sluice-controller"
 
 // playground is a running control plane, the application-metrics
 // simulator, Prometheus and the manager.
@@ -22,7 +28,7 @@ type playground struct {
 	dir        string
 	cp         *controlplane.ControlPlane
 	prometheus *controlplane.Prometheus
-	manager    *framework.Manager
+	manager    *manager.Manager
 	client     client.Client
 	stopSim    context.CancelFunc
 }
@@ -39,6 +45,10 @@ func start(ctx context.Context, dir string) (_ *playground, err error) {
 		t := time.Now()
 		return func() { fmt.Printf("done (%s)\n", time.Since(t).Round(100*time.Millisecond)) }
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program to run sluice-controller from it: %w", err)
+	}
 
 	done := step("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok")
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -47,11 +57,11 @@ func start(ctx context.Context, dir string) (_ *playground, err error) {
 		return nil, err
 	}
 	done()
-	if p.client, err = client.New(p.cp.RESTConfig(), client.Options{Scheme: framework.Scheme()}); err != nil {
+	if p.client, err = client.New(p.cp.RESTConfig(), client.Options{Scheme: app.Scheme()}); err != nil {
 		return nil, err
 	}
 	done = step("installing Sluice's CRDs")
-	if err := framework.InstallCRDs(startCtx, p.client); err != nil {
+	if err := manager.InstallCRDs(startCtx, p.client); err != nil {
 		return nil, err
 	}
 	done()
@@ -76,25 +86,35 @@ func start(ctx context.Context, dir string) (_ *playground, err error) {
 	}
 	done()
 
-	done = step("starting sluice-controller (development mode)")
-	if p.manager, err = framework.StartManager(startCtx, p.cp, filepath.Join(dir, "manager")); err != nil {
+	// Prometheus first, so the manager starts with its address; the
+	// manager's own metrics join its targets once the manager runs.
+	done = step("starting Prometheus (scraping the simulator)")
+	rules := filepath.Join(dir, "alerts.yaml")
+	if err := os.WriteFile(rules, deploy.AlertRules(), 0o644); err != nil {
+		return nil, err
+	}
+	promOpts := controlplane.PrometheusOptions{
+		ScrapeInterval: time.Second,
+		JobName:        "simulator", Targets: []string{simAddr},
+		// The shipped alert rules: the demo's aborted release fires one.
+		RuleFiles: []string{rules},
+	}
+	if p.prometheus, err = controlplane.StartPrometheus(startCtx, filepath.Join(dir, "prometheus"), promOpts); err != nil {
 		return nil, err
 	}
 	done()
-	done = step("starting Prometheus (scraping the simulator and sluice-controller)")
-	managerAddr := strings.TrimSuffix(strings.TrimPrefix(p.manager.MetricsURL, "http://"), "/metrics")
-	if p.prometheus, err = controlplane.StartPrometheus(startCtx, filepath.Join(dir, "prometheus"), controlplane.PrometheusOptions{
-		ScrapeInterval: time.Second,
-		JobName:        "simulator", Targets: []string{simAddr},
-		ExtraScrapeConfigYAML: fmt.Sprintf("- job_name: sluice-controller\n  static_configs:\n  - targets: [%q]\n", managerAddr),
-		// The shipped alert rules: the demo's aborted release fires one.
-		RuleFiles: []string{filepath.Join(framework.RepoRoot(), "deploy", "prometheus", "alerts.yaml")},
+
+	done = step("starting sluice-controller (development mode)")
+	if p.manager, err = manager.Start(startCtx, p.cp, filepath.Join(dir, "manager"), manager.Options{
+		Command: []string{self, managerCommand},
+		Args:    []string{"--prometheus-address=" + p.prometheus.URL()},
 	}); err != nil {
 		return nil, err
 	}
 	done()
-	done = step("pointing sluice-controller at Prometheus")
-	if err := p.manager.Restart(startCtx, p.cp, "--prometheus-address="+p.prometheus.URL()); err != nil {
+	done = step("adding sluice-controller's metrics to Prometheus")
+	promOpts.ExtraScrapeConfigYAML = fmt.Sprintf("- job_name: sluice-controller\n  static_configs:\n  - targets: [%q]\n", p.manager.MetricsAddress())
+	if err := p.prometheus.Reconfigure(startCtx, promOpts); err != nil {
 		return nil, err
 	}
 	done()
@@ -128,10 +148,10 @@ Sluice playground is up.
   export KUBECONFIG=%s
   kubectl get rollouts,analysisruns,deployments,pods -A
   kubectl get rollout rollouts-demo -o yaml
-  bin/kubectl-sluice status rollouts-demo   (the kubectl plugin: kubectl sluice, with bin/ on the PATH)
+  kubectl-sluice status rollouts-demo   (the kubectl plugin, bin/kubectl-sluice after make build: kubectl sluice with it on the PATH)
   Prometheus:         %s   (try: curl '%s/api/v1/query?query=sum(rate(http_requests_total[1m]))')
-  Alerts:             %s/alerts   (deploy/prometheus/alerts.yaml)
+  Alerts:             %s/api/v1/alerts   (the rules: %s, as deploy/prometheus/alerts.yaml ships them)
   Controller metrics: %s   (docs/observability.md)
   Logs:               %s
-`, kc, p.prometheus.URL(), p.prometheus.URL(), p.prometheus.URL(), p.manager.MetricsURL, p.dir)
+`, kc, p.prometheus.URL(), p.prometheus.URL(), p.prometheus.URL(), filepath.Join(p.dir, "alerts.yaml"), p.manager.MetricsURL(), p.dir)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice/analysis/run"
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -77,7 +78,7 @@ func (f *fixture) deploy(name, image string, replicas int32) string {
 // given), through admission.
 func (f *fixture) template(yaml string) {
 	f.t.Helper()
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(yaml)); err != nil {
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(yaml)); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/rollout"
 )
@@ -225,11 +226,11 @@ spec:
 // without its Ingress, the given template, and image released.
 func (f *fixture) startBatchRelease(template, templates, image string) {
 	f.t.Helper()
-	if _, err := framework.CreateFile(f.ctx, f.c, f.ns, framework.RepoRoot()+"/e2e/testdata/guide/echoserver.yaml"); err != nil {
+	if _, err := manifest.CreateFile(f.ctx, f.c, f.ns, framework.RepoRoot()+"/docs/examples/guide/echoserver.yaml"); err != nil {
 		f.t.Fatal(err)
 	}
 	f.template(template)
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(batchRollout(templates))); err != nil {
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(batchRollout(templates))); err != nil {
 		f.t.Fatal(err)
 	}
 	f.waitRollout("Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })

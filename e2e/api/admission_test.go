@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
-	"github.com/sluicehq/sluice/e2e/framework"
+	"github.com/sluicehq/sluice/devenv/manifest"
 )
 
 // rolloutV1beta1 is a valid v1beta1 Rollout with the given strategy body
@@ -86,7 +86,7 @@ func TestInvalidObjectsAreRejectedWithTheField(t *testing.T) {
       query: '`+promQuery+`'`)
 	fixtures += "\n---\n" + rolloutV1beta1("taken", "Deployment", `    canary:
       steps: [{replicas: 1}]`)
-	if _, err := framework.Create(ctx, env.Client, ns, []byte(fixtures)); err != nil {
+	if _, err := manifest.Create(ctx, env.Client, ns, []byte(fixtures)); err != nil {
 		t.Fatalf("fixtures: %v", err)
 	}
 
@@ -182,7 +182,7 @@ func TestInvalidObjectsAreRejectedWithTheField(t *testing.T) {
 	latency := template("AnalysisTemplate", "latency", `- name: p99
   successCondition: result[0] < 1
   provider: {prometheus: {query: 'x > {{ .args.threshold }}'}}`)
-	if _, err := framework.Create(ctx, env.Client, ns, []byte(latency)); err != nil {
+	if _, err := manifest.Create(ctx, env.Client, ns, []byte(latency)); err != nil {
 		t.Fatalf("latency template: %v", err)
 	}
 
@@ -191,7 +191,7 @@ func TestInvalidObjectsAreRejectedWithTheField(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := framework.Create(ctx, env.Client, ns, []byte(tc.manifest))
+			_, err := manifest.Create(ctx, env.Client, ns, []byte(tc.manifest))
 			if err == nil {
 				t.Fatalf("accepted; want a rejection naming %s", tc.want[0])
 			}
@@ -210,7 +210,7 @@ func TestFieldsImmutableWhileProgressing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := env.Namespace(t)
-	if _, err := framework.Create(ctx, env.Client, ns, []byte(rolloutV1beta1("busy", "Deployment", `    canary:
+	if _, err := manifest.Create(ctx, env.Client, ns, []byte(rolloutV1beta1("busy", "Deployment", `    canary:
       steps: [{replicas: 1}, {replicas: 2}]`+goodRouting))); err != nil {
 		t.Fatal(err)
 	}

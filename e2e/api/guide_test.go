@@ -14,11 +14,12 @@ import (
 
 	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
 func guide(name string) string {
-	return filepath.Join(framework.RepoRoot(), "e2e", "testdata", "guide", name)
+	return filepath.Join(framework.RepoRoot(), "docs", "examples", "guide", name)
 }
 
 // The four examples of the Kruise guide, applied verbatim with their
@@ -52,7 +53,7 @@ func TestGuideExamplesAreAcceptedAndConverted(t *testing.T) {
 				files = []string{"echoserver.yaml", tc.ingress, tc.rollout}
 			}
 			for _, f := range files {
-				if _, err := framework.CreateFile(ctx, env.Client, ns, guide(f)); err != nil {
+				if _, err := manifest.CreateFile(ctx, env.Client, ns, guide(f)); err != nil {
 					t.Fatalf("%s was rejected: %v", f, err)
 				}
 			}
@@ -93,7 +94,7 @@ func TestGuideExamplesAreAcceptedAndConverted(t *testing.T) {
 
 			// Read as v1alpha1, the object is what the guide wrote.
 			submitted := &v1alpha1.Rollout{}
-			objs, _ := framework.Objects(mustRead(t, guide(tc.rollout)))
+			objs, _ := manifest.Objects(mustRead(t, guide(tc.rollout)))
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, submitted); err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/e2e/invariants"
 )
@@ -57,7 +58,7 @@ func newFixture(b *testing.B, lists ...client.ObjectList) *fixture {
 }
 
 func guideFile(name string) string {
-	return filepath.Join(framework.RepoRoot(), "e2e", "testdata", "guide", name)
+	return filepath.Join(framework.RepoRoot(), "docs", "examples", "guide", name)
 }
 
 // createEchoserver creates the guide's Deployment (with replicas pods) and
@@ -65,7 +66,7 @@ func guideFile(name string) string {
 func (f *fixture) createEchoserver(replicas int32) {
 	f.b.Helper()
 	from := f.rec.mark()
-	objs, err := framework.Objects(mustRead(f.b, guideFile("echoserver.yaml")))
+	objs, err := manifest.Objects(mustRead(f.b, guideFile("echoserver.yaml")))
 	if err != nil {
 		f.b.Fatal(err)
 	}
@@ -83,16 +84,16 @@ func (f *fixture) createEchoserver(replicas int32) {
 	f.waitDeployment(from, imageV1)
 }
 
-func (f *fixture) create(manifest string) {
+func (f *fixture) create(doc string) {
 	f.b.Helper()
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(manifest)); err != nil {
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(doc)); err != nil {
 		f.b.Fatal(err)
 	}
 }
 
 func (f *fixture) createFile(path string) {
 	f.b.Helper()
-	if _, err := framework.CreateFile(f.ctx, f.c, f.ns, path); err != nil {
+	if _, err := manifest.CreateFile(f.ctx, f.c, f.ns, path); err != nil {
 		f.b.Fatal(err)
 	}
 }

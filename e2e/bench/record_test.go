@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicehq/sluice/e2e/framework"
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
 )
 
 // event is one change to an object, stamped with the time this process
@@ -43,7 +43,7 @@ type recorder struct {
 // record lists each kind in ns and watches it from there; the listed
 // objects are the first events (ADDED).
 func record(ctx context.Context, ns string, lists ...client.ObjectList) (*recorder, error) {
-	c, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: framework.Scheme()})
+	c, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: app.Scheme()})
 	if err != nil {
 		return nil, err
 	}

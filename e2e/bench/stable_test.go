@@ -24,9 +24,9 @@ import (
 	"github.com/sluicehq/sluice/analysis/run"
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/devenv/simulator"
 	"github.com/sluicehq/sluice/e2e/framework"
-	"github.com/sluicehq/sluice/e2e/simulator"
 	"github.com/sluicehq/sluice/traffic/ingress"
 )
 

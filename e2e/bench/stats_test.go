@@ -75,7 +75,7 @@ func newRequests() requests {
 // scrapeRequests reads the manager's /metrics.
 func scrapeRequests() (requests, error) {
 	r := newRequests()
-	resp, err := http.Get(env.Manager.MetricsURL)
+	resp, err := http.Get(env.Manager.MetricsURL())
 	if err != nil {
 		return r, err
 	}
@@ -87,7 +87,7 @@ func scrapeRequests() (requests, error) {
 	}
 	f := families["rest_client_requests_total"]
 	if f == nil {
-		return r, fmt.Errorf("%s has no rest_client_requests_total", env.Manager.MetricsURL)
+		return r, fmt.Errorf("%s has no rest_client_requests_total", env.Manager.MetricsURL())
 	}
 	for _, m := range f.GetMetric() {
 		var method, code string

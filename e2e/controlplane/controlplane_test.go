@@ -11,11 +11,13 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/e2e/framework"
 )
 
 // neverReadyStage keeps pods of image demo:bad Running but never Ready.
@@ -69,9 +71,12 @@ func TestControlPlane(t *testing.T) {
 		t.Errorf("kubeconfig: %v", err)
 	}
 
+	beats := heartbeats(t, cp)
 	t.Run("DeploymentRollsOut", func(t *testing.T) { testDeployment(t, cp) })
 	t.Run("ExtraStageKeepsPodsUnready", func(t *testing.T) { testNeverReady(t, cp) })
+	t.Run("JobPodsComplete", func(t *testing.T) { testJob(t, cp) })
 	t.Run("Prometheus", testPrometheus)
+	t.Run("NodesHeartbeat", func(t *testing.T) { testHeartbeat(t, cp, beats) })
 
 	began = time.Now()
 	if err := cp.Stop(); err != nil {
@@ -97,7 +102,7 @@ func TestControlPlane(t *testing.T) {
 
 func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 	ctx, c := t.Context(), cp.Client()
-	ns := cp.NewNamespace(t)
+	ns := framework.NewNamespace(t, cp)
 	d := deployment("web", 3, "demo:1.0")
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -153,7 +158,7 @@ func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 
 func testNeverReady(t *testing.T, cp *controlplane.ControlPlane) {
 	ctx, c := t.Context(), cp.Client()
-	ns := cp.NewNamespace(t)
+	ns := framework.NewNamespace(t, cp)
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("bad", 2, "demo:bad"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +184,78 @@ func testNeverReady(t *testing.T, cp *controlplane.ControlPlane) {
 	})
 	if err != nil {
 		t.Fatalf("pods of the deleted Deployment remain: %v", err)
+	}
+}
+
+// testJob checks the pod-complete stage: a Job's pod runs, then
+// succeeds, and the Job completes.
+func testJob(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := framework.NewNamespace(t, cp)
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "once"},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "task", Image: "demo:1.0"}},
+		}}},
+	}
+	if _, err := c.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var phases []corev1.PodPhase
+	err := controlplane.WaitFor(ctx, 30*time.Second, func() (bool, error) {
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=once"})
+		if err != nil {
+			return false, err
+		}
+		phases = phases[:0]
+		for _, p := range pods.Items {
+			phases = append(phases, p.Status.Phase)
+		}
+		return len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodSucceeded &&
+			pods.Items[0].Status.ContainerStatuses[0].State.Terminated != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("the Job's pod did not succeed (phases %v): %v", phases, err)
+	}
+}
+
+// heartbeats are the Ready conditions' heartbeat times of the nodes.
+func heartbeats(t *testing.T, cp *controlplane.ControlPlane) map[string]time.Time {
+	t.Helper()
+	nodes, err := cp.Client().CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: controlplane.NodeLabel + "=kwok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]time.Time{}
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				out[n.Name] = c.LastHeartbeatTime.Time
+			}
+		}
+	}
+	return out
+}
+
+// testHeartbeat checks the node-heartbeat stage: every node's heartbeat
+// is renewed (every 10 to 20s), and the nodes stay Ready.
+func testHeartbeat(t *testing.T, cp *controlplane.ControlPlane, before map[string]time.Time) {
+	if len(before) != 3 {
+		t.Fatalf("ready nodes at the start: %v, want 3", before)
+	}
+	var now map[string]time.Time
+	err := controlplane.WaitFor(t.Context(), time.Minute, func() (bool, error) {
+		now = heartbeats(t, cp)
+		for name, at := range before {
+			if beat, ok := now[name]; !ok || !beat.After(at) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Errorf("heartbeats not renewed: before %v, now %v: %v", before, now, err)
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicehq/sluice/devenv/manifest"
 )
 
 // ModuleDir is the source folder of a module the repository requires, at
@@ -42,7 +42,7 @@ func InstallCRDFiles(ctx context.Context, c client.Client, paths ...string) erro
 		if err != nil {
 			return err
 		}
-		objs, err := Objects(b)
+		objs, err := manifest.Objects(b)
 		if err != nil {
 			return fmt.Errorf("%s: %w", filepath.Base(p), err)
 		}
@@ -57,28 +57,7 @@ func InstallCRDFiles(ctx context.Context, c client.Client, paths ...string) erro
 			crds = append(crds, crd)
 		}
 	}
-	for _, crd := range crds {
-		if err := c.Create(ctx, crd); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
-		}
-	}
-	for _, crd := range crds {
-		if err := Poll(ctx, time.Minute, func() (bool, error) {
-			got := &apiextensionsv1.CustomResourceDefinition{}
-			if err := c.Get(ctx, client.ObjectKey{Name: crd.Name}, got); err != nil {
-				return false, err
-			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		}); err != nil {
-			return fmt.Errorf("CRD %s not established: %w", crd.Name, err)
-		}
-	}
-	return nil
+	return manifest.InstallCRDs(ctx, c, crds...)
 }
 
 // InstallGatewayAPI installs the Gateway API's standard CRDs, from the

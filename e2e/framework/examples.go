@@ -1,15 +1,18 @@
+//go:build e2e
+
 package framework
 
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
+	"github.com/sluicehq/sluice/docs/examples"
 )
 
 // CreateExample1 creates the guide's Example 1 with Sluice's analysis in a
@@ -17,18 +20,18 @@ import (
 // Ingress, the error-rate AnalysisTemplate and the Rollout of
 // docs/examples. template, when given, replaces the AnalysisTemplate.
 func CreateExample1(ctx context.Context, c client.Client, namespace, template string) error {
-	root := RepoRoot()
-	files := []string{
-		filepath.Join(root, "e2e", "testdata", "guide", "echoserver.yaml"),
-		filepath.Join(root, "e2e", "testdata", "guide", "example1-ingress.yaml"),
-	}
+	files := []string{"guide/echoserver.yaml", "guide/example1-ingress.yaml"}
 	if template == "" {
-		files = append(files, filepath.Join(root, "docs", "examples", "error-rate-template.yaml"))
-	} else if _, err := Create(ctx, c, namespace, []byte(template)); err != nil {
+		files = append(files, "error-rate-template.yaml")
+	} else if _, err := manifest.Create(ctx, c, namespace, []byte(template)); err != nil {
 		return err
 	}
-	for _, f := range append(files, filepath.Join(root, "docs", "examples", "example1-analysis-rollout.yaml")) {
-		if _, err := CreateFile(ctx, c, namespace, f); err != nil {
+	for _, f := range append(files, "example1-analysis-rollout.yaml") {
+		raw, err := examples.File(f)
+		if err != nil {
+			return err
+		}
+		if _, err := manifest.Create(ctx, c, namespace, raw); err != nil {
 			return err
 		}
 	}

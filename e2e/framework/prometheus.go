@@ -4,16 +4,12 @@ package framework
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sluicehq/sluice/e2e/controlplane"
-	"github.com/sluicehq/sluice/e2e/simulator"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/devenv/simulator"
 )
 
 // Metrics is the application-metrics side of an environment: the
@@ -25,52 +21,6 @@ type Metrics struct {
 	SimulatorAddress string
 	Prometheus       *controlplane.Prometheus
 	stop             context.CancelFunc
-}
-
-// MainWithMetrics is Main for packages that measure applications: the
-// environment also runs the simulator and Prometheus, and the manager
-// points at that Prometheus.
-func MainWithMetrics(m *testing.M, env **Env, metrics **Metrics) {
-	os.Exit(func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		e, mt, err := StartWithMetrics(ctx)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "e2e environment:", err)
-			return 1
-		}
-		defer e.Stop()
-		defer mt.Stop()
-		*env, *metrics = e, mt
-		return m.Run()
-	}())
-}
-
-// StartWithMetrics is Start, then the simulator and Prometheus, then the
-// manager restarted with --prometheus-address (reusing Start keeps this
-// environment the same as every other package's).
-func StartWithMetrics(ctx context.Context) (_ *Env, _ *Metrics, err error) {
-	start := time.Now()
-	e, err := Start(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	mt := &Metrics{}
-	defer func() {
-		if err != nil {
-			mt.Stop()
-			e.Stop()
-		}
-	}()
-	if err := mt.start(ctx, e.ControlPlane, filepath.Join(e.dir, "prometheus")); err != nil {
-		return nil, nil, err
-	}
-	if err := e.Manager.Restart(ctx, e.ControlPlane, "--prometheus-address="+mt.Prometheus.URL()); err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintf(os.Stderr, "e2e environment with Prometheus %s ready in %s (logs in %s)\n",
-		mt.Prometheus.URL(), time.Since(start).Round(time.Millisecond), e.dir)
-	return e, mt, nil
 }
 
 func (mt *Metrics) start(ctx context.Context, cp *controlplane.ControlPlane, dir string) error {

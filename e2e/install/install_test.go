@@ -19,11 +19,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
 // waitRegistered waits until the manager has registered everything: the
-// Validating configuration (which StartManagerWith waits for), then the
+// Validating configuration (which manager.Start waits for), then the
 // Mutating one, then the conversion of Rollouts, which it returns.
 func waitRegistered(ctx context.Context, t *testing.T) *apiextensionsv1.CustomResourceConversion {
 	t.Helper()
@@ -178,7 +179,7 @@ func TestWebhookConfigurationsNotFought(t *testing.T) {
 	// The API server calls the webhooks through the chart's Service: a
 	// query that is not PromQL is refused by the manager.
 	ns := env.Namespace(t)
-	_, err := framework.Create(ctx, c, ns, []byte(`apiVersion: analysis.sluice.dev/v1alpha1
+	_, err := manifest.Create(ctx, c, ns, []byte(`apiVersion: analysis.sluice.dev/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: broken}
 spec:

@@ -42,7 +42,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/devenv/manager"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -94,8 +96,8 @@ func helmValues(proxyURL string, webhookPort int) []string {
 	}
 }
 
-func install(ctx context.Context, e *framework.Env, mt *framework.Metrics) (framework.ManagerOptions, error) {
-	var o framework.ManagerOptions
+func install(ctx context.Context, e *framework.Env, mt *framework.Metrics) (manager.Options, error) {
+	var o manager.Options
 	inst.helm = filepath.Join(controlplane.BinDir(), "helm")
 	if _, err := os.Stat(inst.helm); err != nil {
 		return o, fmt.Errorf("no helm binary (run make tools): %w", err)
@@ -119,7 +121,7 @@ func install(ctx context.Context, e *framework.Env, mt *framework.Metrics) (fram
 	if err != nil {
 		return o, err
 	}
-	if inst.manifest, err = framework.Objects(out); err != nil {
+	if inst.manifest, err = manifest.Objects(out); err != nil {
 		return o, err
 	}
 	c := e.Client
@@ -167,7 +169,7 @@ func install(ctx context.Context, e *framework.Env, mt *framework.Metrics) (fram
 
 // chartArgs are the manager's arguments in the chart's Deployment, but for
 // what runs it out of the cluster: addresses, ports and the certificate
-// folder (StartManagerWith sets them).
+// folder (manager.Start sets them).
 func chartArgs(manifest []*unstructured.Unstructured) ([]string, error) {
 	for _, u := range manifest {
 		if u.GetKind() != "Deployment" {

@@ -12,6 +12,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -152,7 +153,7 @@ func TestTemplateSecretsScope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			objs, err := framework.Objects(out)
+			objs, err := manifest.Objects(out)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -50,15 +51,15 @@ func TestReleaseAsTheChartsServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := framework.RepoRoot()
-	for _, f := range []string{"e2e/testdata/guide/echoserver.yaml", "e2e/testdata/guide/example1-ingress.yaml"} {
-		if _, err := framework.CreateFile(ctx, c, ns, root+"/"+f); err != nil {
+	for _, f := range []string{"docs/examples/guide/echoserver.yaml", "docs/examples/guide/example1-ingress.yaml"} {
+		if _, err := manifest.CreateFile(ctx, c, ns, root+"/"+f); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := c.Create(ctx, templateWithOwnCredentials(t, root+"/docs/examples/error-rate-template.yaml", ns)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := framework.CreateFile(ctx, c, ns, root+"/docs/examples/example1-analysis-rollout.yaml"); err != nil {
+	if _, err := manifest.CreateFile(ctx, c, ns, root+"/docs/examples/example1-analysis-rollout.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	waitRollout(ctx, t, ns, "Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
@@ -193,7 +194,7 @@ func assertNothingForbidden(t *testing.T) {
 		t.Errorf("the manager log has %d lines: is it the right file?", lines)
 	}
 
-	resp, err := http.Get(env.Manager.MetricsURL)
+	resp, err := http.Get(env.Manager.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/e2e/invariants"
 )
@@ -113,20 +114,20 @@ func newRig(t *testing.T, routed bool, opts ...invariants.Option) *rig {
 	t.Cleanup(cancel)
 	r := &rig{t: t, ctx: ctx, c: env.Client}
 	r.ns = env.Namespace(t, append(opts, invariants.Handle(&r.chk))...)
-	manifest := echoserver
+	objects := echoserver
 	if routed {
-		manifest += "---" + ingress
+		objects += "---" + ingress
 	}
-	r.create(manifest)
+	r.create(objects)
 	r.waitDeploymentComplete()
 	r.create(rollout(routed))
 	r.waitRollout("Healthy", func(ro *v1beta1.Rollout) bool { return ro.Status.Phase == v1beta1.RolloutPhaseHealthy })
 	return r
 }
 
-func (r *rig) create(manifest string) {
+func (r *rig) create(objects string) {
 	r.t.Helper()
-	if _, err := framework.Create(r.ctx, r.c, r.ns, []byte(manifest)); err != nil {
+	if _, err := manifest.Create(r.ctx, r.c, r.ns, []byte(objects)); err != nil {
 		r.t.Fatal(err)
 	}
 }

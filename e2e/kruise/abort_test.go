@@ -16,6 +16,7 @@ import (
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/workload"
 )
@@ -32,11 +33,11 @@ func TestKruiseAbort(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			ns, c := env.Namespace(t), env.Client
-			if _, err := framework.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
+			if _, err := manifest.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
 				t.Fatal(err)
 			}
 			key := client.ObjectKey{Namespace: ns, Name: "web"}
-			if _, err := framework.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+			if _, err := manifest.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
 metadata: {name: web}
 spec:

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/workload"
 )
@@ -60,11 +61,11 @@ func TestKruiseWorkloads(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			ns, c := env.Namespace(t), env.Client
-			if _, err := framework.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
+			if _, err := manifest.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
 				t.Fatal(err)
 			}
 			key := client.ObjectKey{Namespace: ns, Name: "web"}
-			if _, err := framework.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+			if _, err := manifest.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
 metadata: {name: web}
 spec:

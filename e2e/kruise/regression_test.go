@@ -22,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/devenv/openkruise"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
@@ -43,10 +45,10 @@ func TestIssue10Defect1CloneSetStableServiceSelectsStablePods(t *testing.T) {
 	ns, c := env.Namespace(t), env.Client
 	for _, f := range []string{
 		filepath.Join(framework.RepoRoot(), "e2e", "kruise", "testdata", "echoserver-cloneset.yaml"),
-		filepath.Join(framework.RepoRoot(), "e2e", "testdata", "guide", "example1-ingress.yaml"),
+		filepath.Join(framework.RepoRoot(), "docs", "examples", "guide", "example1-ingress.yaml"),
 		filepath.Join(framework.RepoRoot(), "e2e", "kruise", "testdata", "example1-cloneset-rollout.yaml"),
 	} {
-		if _, err := framework.CreateFile(ctx, c, ns, f); err != nil {
+		if _, err := manifest.CreateFile(ctx, c, ns, f); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -100,7 +102,7 @@ func TestIssue10Defect1CloneSetStableServiceSelectsStablePods(t *testing.T) {
 // as it does for a Deployment. Sluice lets the partition through: every pod
 // updates while the Rollout says step 1.
 func TestIssue10Defect2GitOpsReapplyKeepsTheBatch(t *testing.T) {
-	manifest := func(kind schema.GroupVersionKind, image string) string {
+	workloadYAML := func(kind schema.GroupVersionKind, image string) string {
 		strategy := "updateStrategy: {partition: 0}"
 		extra := ""
 		if kind == openkruise.AdvancedStatefulSetKind {
@@ -127,8 +129,8 @@ spec:
 			defer cancel()
 			ns, c := env.Namespace(t), env.Client
 			w := &workloadOf{t: t, ctx: ctx, c: c, gvk: kind, key: client.ObjectKey{Namespace: ns, Name: "web"}}
-			w.apply(manifest(kind, "demo:1.10.2"))
-			if _, err := framework.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+			w.apply(workloadYAML(kind, "demo:1.10.2"))
+			if _, err := manifest.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
 metadata: {name: web}
 spec:
@@ -146,7 +148,7 @@ spec:
 			r.wait("Healthy", func(ro *v1beta1.Rollout) bool { return ro.Status.Phase == v1beta1.RolloutPhaseHealthy })
 			w.waitSettled(5)
 
-			v2 := manifest(kind, "demo:1.10.3")
+			v2 := workloadYAML(kind, "demo:1.10.3")
 			w.apply(v2)
 			r.wait("step 1 paused", func(ro *v1beta1.Rollout) bool {
 				return ro.Status.CurrentStepIndex == 1 && ro.Status.CurrentStepState == v1beta1.CanaryStepStatePaused
@@ -201,9 +203,9 @@ func (w *workloadOf) partitionPath() []string {
 
 // apply server-side applies a manifest as a GitOps tool does: its fields
 // are forced to the manifest's values.
-func (w *workloadOf) apply(manifest string) {
+func (w *workloadOf) apply(text string) {
 	w.t.Helper()
-	objs, err := framework.Objects([]byte(manifest))
+	objs, err := manifest.Objects([]byte(text))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -308,7 +310,7 @@ type newPodWatch struct {
 
 func (w *workloadOf) watchNewPods(revision string) *newPodWatch {
 	w.t.Helper()
-	wc, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: framework.Scheme()})
+	wc, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: app.Scheme()})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -40,9 +42,9 @@ func newFixture(t *testing.T, gvk schema.GroupVersionKind, name string) *fixture
 	return &fixture{t: t, ctx: ctx, c: env.Client, ns: ns, gvk: gvk, key: client.ObjectKey{Namespace: ns, Name: name}}
 }
 
-func (f *fixture) create(manifest string) {
+func (f *fixture) create(objects string) {
 	f.t.Helper()
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(manifest)); err != nil {
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(objects)); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -174,7 +176,7 @@ type podWatch struct {
 
 func (f *fixture) watchPods(full int) *podWatch {
 	f.t.Helper()
-	wc, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: framework.Scheme()})
+	wc, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: app.Scheme()})
 	if err != nil {
 		f.t.Fatal(err)
 	}

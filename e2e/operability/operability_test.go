@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/devenv/controlplane"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/rollout"
 )
@@ -202,7 +202,7 @@ func shortFor(t *testing.T, path string, d time.Duration) string {
 // matching (e.g. namespace="x").
 func managerSeries(ctx context.Context, t *testing.T, label string) []string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Manager.MetricsURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Manager.MetricsURL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func reason(r *v1beta1.Rollout) string {
 // evaluates the rule files.
 func startPrometheus(ctx context.Context, t *testing.T, rules ...string) *controlplane.Prometheus {
 	t.Helper()
-	manager := strings.TrimSuffix(strings.TrimPrefix(env.Manager.MetricsURL, "http://"), "/metrics")
+	manager := strings.TrimSuffix(strings.TrimPrefix(env.Manager.MetricsURL(), "http://"), "/metrics")
 	p, err := controlplane.StartPrometheus(ctx, t.TempDir(), controlplane.PrometheusOptions{
 		ScrapeInterval: time.Second,
 		JobName:        "simulator", Targets: []string{metrics.SimulatorAddress},

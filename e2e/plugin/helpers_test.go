@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/cmd/kubectl-sluice/cli"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -111,9 +112,9 @@ func (f *fixture) getRow() map[string]string {
 func (f *fixture) startExample1(image string, files ...string) {
 	f.t.Helper()
 	root := framework.RepoRoot()
-	all := append([]string{"e2e/testdata/guide/echoserver.yaml", "e2e/testdata/guide/example1-ingress.yaml"}, files...)
+	all := append([]string{"docs/examples/guide/echoserver.yaml", "docs/examples/guide/example1-ingress.yaml"}, files...)
 	for _, file := range all {
-		if _, err := framework.CreateFile(f.ctx, f.c, f.ns, filepath.Join(root, file)); err != nil {
+		if _, err := manifest.CreateFile(f.ctx, f.c, f.ns, filepath.Join(root, file)); err != nil {
 			f.t.Fatal(err)
 		}
 	}

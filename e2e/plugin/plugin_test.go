@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/cmd/kubectl-sluice/cli"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -22,7 +23,7 @@ import (
 // is refused with the reason.
 func TestApprovePauseResumePromote(t *testing.T) {
 	f := newFixture(t, 5*time.Minute)
-	f.startExample1("", "e2e/testdata/guide/example1-rollout.yaml")
+	f.startExample1("", "docs/examples/guide/example1-rollout.yaml")
 
 	if r := f.sluice("get", "nosuch"); r.code != cli.ExitNotFound || !strings.Contains(r.errOut, `rollout "nosuch" not found in namespace "`+f.ns+`"`) {
 		t.Errorf("get nosuch: exit %d %q", r.code, r.errOut)
@@ -230,7 +231,7 @@ func TestAnalysisRollbackThenUndo(t *testing.T) {
 // goes on past the verdict, which is recorded as an override.
 func TestHeldByAnalysis(t *testing.T) {
 	f := newFixture(t, 5*time.Minute)
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(framework.UnreachableTemplate)); err != nil {
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(framework.UnreachableTemplate)); err != nil {
 		t.Fatal(err)
 	}
 	f.startExample1(imageV2, "docs/examples/example1-analysis-rollout.yaml")

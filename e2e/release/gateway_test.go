@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -23,7 +24,7 @@ func TestGatewayAPIRelease(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 4*time.Minute)
 	f.createEchoserver(4)
-	if _, err := framework.CreateFile(f.ctx, f.c, f.ns, filepath.Join(framework.RepoRoot(), "e2e", "traffic", "testdata", "httproute.yaml")); err != nil {
+	if _, err := manifest.CreateFile(f.ctx, f.c, f.ns, filepath.Join(framework.RepoRoot(), "e2e", "traffic", "testdata", "httproute.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	f.create(`

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -45,13 +46,13 @@ func newFixture(t *testing.T, timeout time.Duration) *fixture {
 }
 
 func guideFile(name string) string {
-	return filepath.Join(framework.RepoRoot(), "e2e", "testdata", "guide", name)
+	return filepath.Join(framework.RepoRoot(), "docs", "examples", "guide", name)
 }
 
 // createEchoserver creates the guide's Deployment and Service with the
 // given number of replicas, and waits until every pod is ready.
 func (f *fixture) createEchoserver(replicas int32) {
-	objs, err := framework.Objects(mustRead(f.t, guideFile("echoserver.yaml")))
+	objs, err := manifest.Objects(mustRead(f.t, guideFile("echoserver.yaml")))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -70,13 +71,13 @@ func (f *fixture) createEchoserver(replicas int32) {
 }
 
 func (f *fixture) createFile(name string) {
-	if _, err := framework.CreateFile(f.ctx, f.c, f.ns, guideFile(name)); err != nil {
+	if _, err := manifest.CreateFile(f.ctx, f.c, f.ns, guideFile(name)); err != nil {
 		f.t.Fatal(err)
 	}
 }
 
-func (f *fixture) create(manifest string) {
-	if _, err := framework.Create(f.ctx, f.c, f.ns, []byte(manifest)); err != nil {
+func (f *fixture) create(doc string) {
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(doc)); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/traffic/custom"
 )
 
@@ -32,7 +33,7 @@ func nested(t *testing.T, u *unstructured.Unstructured, path ...string) any {
 // An Istio VirtualService and DestinationRule through the built-in
 // scripts: weight, then header match with a header modifier, then restore.
 func TestIstioThroughBuiltinScripts(t *testing.T) {
-	ns := cp.NewNamespace(t)
+	ns := framework.NewNamespace(t, cp)
 	createKinds(t, ns, guide("echoserver.yaml"), "Service")
 	createKinds(t, ns, "testdata/virtualservice.yaml", "VirtualService", "DestinationRule")
 	ro := newRollout(t, ns, v1beta1.TrafficRoutingRef{Service: "echoserver", CustomNetworkRefs: []v1beta1.ObjectRef{
@@ -98,7 +99,7 @@ func TestIstioThroughBuiltinScripts(t *testing.T) {
 // Sluice knows nothing about; broken scripts fail the step, clearly, and
 // leave the object alone.
 func TestUserScriptForCustomKind(t *testing.T) {
-	ns := cp.NewNamespace(t)
+	ns := framework.NewNamespace(t, cp)
 	createKinds(t, ns, guide("echoserver.yaml"), "Service")
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "routing.example.com/v1", "kind": "Route",

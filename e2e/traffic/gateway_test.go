@@ -14,6 +14,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/traffic/gateway"
 )
 
@@ -58,7 +59,7 @@ func httpRouteRules(t *testing.T, u *unstructured.Unstructured) []gatewayv1.HTTP
 // Weight and header/query/path A/B steps on an HTTPRoute whose backendRef
 // omits kind, then the exact original back.
 func TestGatewayHTTPRouteSteps(t *testing.T) {
-	ns := cp.NewNamespace(t)
+	ns := framework.NewNamespace(t, cp)
 	createKinds(t, ns, guide("echoserver.yaml"), "Service")
 	createKinds(t, ns, "testdata/httproute.yaml", "HTTPRoute")
 	steps := []v1beta1.TrafficRoutingStrategy{

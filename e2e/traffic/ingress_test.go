@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/traffic"
 )
 
@@ -61,7 +62,7 @@ func TestGuideIngressExamples(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := cp.NewNamespace(t)
+			ns := framework.NewNamespace(t, cp)
 			createKinds(t, ns, guide("echoserver.yaml"), "Service")
 			createKinds(t, ns, guide(tc.ingress), "Ingress")
 			ro := createRollout(t, ns, "example1-rollout.yaml", func(ro *v1beta1.Rollout) {
@@ -153,7 +154,7 @@ func checkStep(t *testing.T, ns string, stable *networkingv1.Ingress, annotation
 // one it is an error at Initialize, and a step a class cannot express fails
 // before anything is created.
 func TestIngressClassesBeyondTheBuiltins(t *testing.T) {
-	ns := cp.NewNamespace(t)
+	ns := framework.NewNamespace(t, cp)
 	createKinds(t, ns, guide("echoserver.yaml"), "Service")
 	createKinds(t, ns, guide("example1-ingress.yaml"), "Ingress")
 	ro := createRollout(t, ns, "example1-rollout.yaml", func(ro *v1beta1.Rollout) {

@@ -15,7 +15,9 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicehq/sluice/e2e/controlplane"
+	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
+	"github.com/sluicehq/sluice/devenv/controlplane"
+	"github.com/sluicehq/sluice/devenv/manager"
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
@@ -46,10 +48,10 @@ func TestMain(m *testing.M) {
 // requires) and the test CRDs of testdata/crds.yaml.
 func setup(ctx context.Context) error {
 	var err error
-	if cli, err = client.New(cp.RESTConfig(), client.Options{Scheme: framework.Scheme()}); err != nil {
+	if cli, err = client.New(cp.RESTConfig(), client.Options{Scheme: app.Scheme()}); err != nil {
 		return err
 	}
-	if err := framework.InstallCRDs(ctx, cli); err != nil {
+	if err := manager.InstallCRDs(ctx, cli); err != nil {
 		return err
 	}
 	if err := framework.InstallGatewayAPI(ctx, cli); err != nil {

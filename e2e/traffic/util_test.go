@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/devenv/manifest"
 	"github.com/sluicehq/sluice/e2e/framework"
 	"github.com/sluicehq/sluice/traffic"
 	"github.com/sluicehq/sluice/traffic/route"
@@ -21,7 +22,7 @@ import (
 )
 
 func guide(name string) string {
-	return filepath.Join(framework.RepoRoot(), "e2e", "testdata", "guide", name)
+	return filepath.Join(framework.RepoRoot(), "docs", "examples", "guide", name)
 }
 
 // createKinds creates the objects of a manifest whose kind is listed.
@@ -31,7 +32,7 @@ func createKinds(t *testing.T, ns, path string, kinds ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := framework.Objects(b)
+	objs, err := manifest.Objects(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+)
+
+// servedAPIs are the group versions the manager needs served before it
+// starts its controllers and webhooks.
+var servedAPIs = []schema.GroupVersionKind{
+	v1beta1.GroupVersion.WithKind("Rollout"),
+	analysisv1alpha1.GroupVersion.WithKind("AnalysisRun"),
+}
+
+// waitForAPIs waits until the API server serves Sluice's kinds: started
+// together with its CRDs (a Helm install, a test), the manager would
+// otherwise fail on "no matches for kind" and exit.
+func waitForAPIs(ctx context.Context, cfg *rest.Config, log logr.Logger) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for waited := false; ; waited = true {
+		missing := ""
+		for _, gvk := range servedAPIs {
+			list, err := dc.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+			if err == nil && slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Kind == gvk.Kind }) {
+				continue
+			}
+			missing = gvk.String()
+			break
+		}
+		if missing == "" {
+			if waited {
+				log.Info("the API server serves Sluice's kinds now")
+			}
+			return nil
+		}
+		if !waited {
+			log.Info("waiting for the API server to serve Sluice's CRDs", "missing", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not served (are Sluice's CRDs installed?): %w", missing, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
