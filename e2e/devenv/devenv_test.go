@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +215,59 @@ func TestManagerMovesOffTakenPorts(t *testing.T) {
 	}
 	if got := registeredWebhookPort(t, e); got != after["webhook"] {
 		t.Errorf("webhooks registered on port %d, the manager serves %d", got, after["webhook"])
+	}
+}
+
+// A manager started before Sluice's CRDs are served (a Helm install or a
+// test that creates them together with it) waits for them instead of
+// exiting on "no matches for kind" (issue 10, defect 5), and works once
+// they are there.
+func TestManagerWaitsForItsCRDs(t *testing.T) {
+	command, err := framework.BuildManager(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster"), Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	c, err := client.New(cp.RESTConfig(), client.Options{Scheme: app.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var m *manager.Manager
+	started := make(chan error, 1)
+	go func() {
+		var err error
+		m, err = manager.Start(ctx, cp, filepath.Join(dir, "manager"), manager.Options{Command: command})
+		started <- err
+	}()
+	// The manager runs and says it waits; only then do the CRDs come.
+	logPath := filepath.Join(dir, "manager", "sluice-controller.log")
+	if err := framework.Poll(ctx, time.Minute, func() (bool, error) {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "waiting for the API server to serve Sluice's CRDs"), nil
+	}); err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("the manager never said it waits for its CRDs: %v\n%s", err, b)
+	}
+	if err := manager.InstallCRDs(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-started; err != nil {
+		t.Fatalf("the manager did not start once its CRDs were served: %v", err)
+	}
+	t.Cleanup(m.Stop)
+	raw, err := examples.File("error-rate-template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manifest.Create(ctx, c, "default", raw); err != nil {
+		t.Errorf("its admission webhook does not answer: %v", err)
 	}
 }
