@@ -54,18 +54,30 @@ spec:
 	}
 }
 
-func TestKruiseWorkloads(t *testing.T) {
-	for _, tc := range kruiseCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			ns, c := env.Namespace(t), env.Client
-			if _, err := manifest.Create(ctx, c, ns, []byte(tc.manifest)); err != nil {
-				t.Fatal(err)
-			}
-			key := client.ObjectKey{Namespace: ns, Name: "web"}
-			if _, err := manifest.Create(ctx, c, ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
+// kruiseFixture is one OpenKruise workload of 4 pods of demo:1.10.2 with
+// a Rollout that waits for approval after 1 pod and after half of them.
+type kruiseFixture struct {
+	t   *testing.T
+	ctx context.Context
+	c   client.Client
+	ns  string
+	key client.ObjectKey
+	tc  kruiseCase
+	r   *rolloutWaiter
+}
+
+// newKruiseFixture creates the workload and its Rollout and waits until
+// the Rollout is Healthy and the workload runs its 4 pods.
+func newKruiseFixture(t *testing.T, tc kruiseCase, timeout time.Duration) *kruiseFixture {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	f := &kruiseFixture{t: t, ctx: ctx, c: env.Client, ns: env.Namespace(t), tc: tc}
+	f.key = client.ObjectKey{Namespace: f.ns, Name: "web"}
+	f.r = &rolloutWaiter{t: t, ctx: ctx, c: f.c, key: f.key}
+	if _, err := manifest.Create(ctx, f.c, f.ns, []byte(tc.manifest)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manifest.Create(ctx, f.c, f.ns, []byte(fmt.Sprintf(`apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
 metadata: {name: web}
 spec:
@@ -77,41 +89,65 @@ spec:
       - {replicas: 50%%, pause: {}}
       - {replicas: 100%%}
 `, tc.gvk.GroupVersion(), tc.gvk.Kind))); err != nil {
-				t.Fatal(err)
-			}
-			r := &rolloutWaiter{t: t, ctx: ctx, c: c, key: key}
-			r.wait("Healthy", func(ro *v1beta1.Rollout) bool { return ro.Status.Phase == v1beta1.RolloutPhaseHealthy })
+		t.Fatal(err)
+	}
+	f.r.wait("Healthy", func(ro *v1beta1.Rollout) bool { return ro.Status.Phase == v1beta1.RolloutPhaseHealthy })
+	// The release starts on a running workload.
+	if err := framework.Poll(ctx, 2*time.Minute, func() (bool, error) {
+		ready, _, _ := unstructured.NestedInt64(f.get().Object, "status", "readyReplicas")
+		return ready == 4, nil
+	}); err != nil {
+		t.Fatalf("the workload never had 4 ready pods: %v", err)
+	}
+	return f
+}
 
-			get := func() *unstructured.Unstructured {
-				u := &unstructured.Unstructured{}
-				u.SetGroupVersionKind(tc.gvk)
-				if err := c.Get(ctx, key, u); err != nil {
-					t.Fatal(err)
-				}
-				return u
-			}
-			// The release starts on a running workload.
-			if err := framework.Poll(ctx, 2*time.Minute, func() (bool, error) {
-				ready, _, _ := unstructured.NestedInt64(get().Object, "status", "readyReplicas")
-				return ready == 4, nil
-			}); err != nil {
-				t.Fatalf("the workload never had 4 ready pods: %v", err)
-			}
+func (f *kruiseFixture) get() *unstructured.Unstructured {
+	f.t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(f.tc.gvk)
+	if err := f.c.Get(f.ctx, f.key, u); err != nil {
+		f.t.Fatal(err)
+	}
+	return u
+}
+
+// setImage changes the pod template's image (retried: the workload's
+// controller writes the object too) and returns the workload as stored.
+func (f *kruiseFixture) setImage(image string) *unstructured.Unstructured {
+	f.t.Helper()
+	var u *unstructured.Unstructured
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u = f.get()
+		containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+		containers[0].(map[string]any)["image"] = image
+		_ = unstructured.SetNestedSlice(u.Object, containers, "spec", "template", "spec", "containers")
+		return f.c.Update(f.ctx, u)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return u
+}
+
+func (f *kruiseFixture) waitPaused(step int32) {
+	f.t.Helper()
+	f.r.wait(fmt.Sprintf("step %d paused", step), func(ro *v1beta1.Rollout) bool {
+		return ro.Status.CurrentStepIndex == step && ro.Status.CurrentStepState == v1beta1.CanaryStepStatePaused
+	})
+}
+
+func TestKruiseWorkloads(t *testing.T) {
+	for _, tc := range kruiseCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newKruiseFixture(t, tc, 3*time.Minute)
+			r, get := f.r, f.get
 			u := get()
 			if u.GetLabels()[workload.WorkloadTypeLabel] == "" {
 				t.Fatalf("the workload-type label is missing: %v", u.GetLabels())
 			}
 			// The image changes: the freeze webhook partitions it at once.
-			// (Retried: the workload's controller writes it too.)
-			if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				u = get()
-				containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
-				containers[0].(map[string]any)["image"] = "demo:1.10.3"
-				_ = unstructured.SetNestedSlice(u.Object, containers, "spec", "template", "spec", "containers")
-				return c.Update(ctx, u)
-			}); err != nil {
-				t.Fatal(err)
-			}
+			u = f.setImage("demo:1.10.3")
 			if p, _, _ := unstructured.NestedFieldNoCopy(u.Object, tc.partition...); fmt.Sprint(p) != fmt.Sprint(tc.frozen) {
 				t.Errorf("partition after the update %v, want %v (frozen by the webhook)", p, tc.frozen)
 			}
@@ -121,9 +157,7 @@ spec:
 
 			partitionAt := func(step int32, want int64) {
 				t.Helper()
-				r.wait(fmt.Sprintf("step %d paused", step), func(ro *v1beta1.Rollout) bool {
-					return ro.Status.CurrentStepIndex == step && ro.Status.CurrentStepState == v1beta1.CanaryStepStatePaused
-				})
+				f.waitPaused(step)
 				if p, _, _ := unstructured.NestedInt64(get().Object, tc.partition...); p != want {
 					t.Errorf("step %d: partition %d, want %d", step, p, want)
 				}
@@ -144,7 +178,7 @@ spec:
 			if p, found, _ := unstructured.NestedFieldNoCopy(u.Object, tc.partition...); !found || p != int64(0) {
 				t.Errorf("the partition after the release is %v (found %v), want 0", p, found)
 			}
-			if err := framework.Poll(ctx, 2*time.Minute, func() (bool, error) {
+			if err := framework.Poll(f.ctx, 2*time.Minute, func() (bool, error) {
 				u = get()
 				update, _, _ := unstructured.NestedString(u.Object, "status", "updateRevision")
 				current, _, _ := unstructured.NestedString(u.Object, "status", "currentRevision")
