@@ -93,7 +93,7 @@ blue-green release), so both tools work on the same Rollouts.`,
 				return err
 			}
 			what := fmt.Sprintf("step %d/%d approved", st.stepIndex(), len(st.steps))
-			if st.heldBy != "" {
+			if st.heldByAnalysis() {
 				what += " past its analysis verdict (recorded as an override)"
 			}
 			o.say("rollout/%s: %s; %s", args[0], what, follow(args[0]))
