@@ -191,6 +191,11 @@ func TestCurrentRoute(t *testing.T) {
 	if got := currentRoute(stateOf(unrouted)); got != "" {
 		t.Errorf("a plan without trafficRoutings routes %q", got)
 	}
+	// Finalising, the stable Service may select the new pods already.
+	final := waitingFor(at(example1(), 3, v1beta1.CanaryStepStateCompleted, v1beta1.ProgressingReasonFinalising, ""), v1beta1.HoldTrafficGracePeriod, "")
+	if view := renderStatus(snapshot{rollout: final, replicas: 5}, now); !strings.Contains(view, "Traffic   all through the stable Service\n") {
+		t.Errorf("view:\n%s", view)
+	}
 	// The status view says whose route is in force when it is not the
 	// current step's.
 	view := renderStatus(snapshot{rollout: routedAt(at(example1(), 2, v1beta1.CanaryStepStateTrafficRouting, "InRolling", ""), 1), replicas: 5}, now)

@@ -70,6 +70,9 @@ func renderStatus(sn snapshot, now time.Time) string {
 	if route := currentRoute(s); route != "" {
 		b.WriteString("\n")
 		switch t := s.traffic; {
+		case t == nil && s.reason == v1beta1.ProgressingReasonFinalising:
+			// The stable Service may select the new pods by now.
+			field("Traffic", "all through the stable Service")
 		case t == nil:
 			field("Traffic", "all to the stable version")
 		case t.Step > 0 && t.Step != s.stepIndex():
