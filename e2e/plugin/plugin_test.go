@@ -156,6 +156,14 @@ func TestAbortRetryHistory(t *testing.T) {
 		"kubectl sluice undo rollouts-demo",
 	)
 
+	// The controller tells releases apart by their start, in whole seconds
+	// (status.release.started): a retry within the second the aborted
+	// release began would be taken for that release when it ends, and
+	// status.lastRelease would keep saying Aborted. Retry in a later second.
+	started := f.rollout().Status.Release.Started.Time
+	if err := framework.Poll(f.ctx, 5*time.Second, func() (bool, error) { return time.Now().After(started.Add(time.Second)), nil }); err != nil {
+		t.Fatal(err)
+	}
 	f.ok("retry", name)
 	f.waitRollout("the retried release", func(r *v1beta1.Rollout) bool { return !aborted(r) })
 	w := f.sluice("status", name, "-w", "--timeout", "3m")
