@@ -38,8 +38,6 @@ type state struct {
 	traffic *v1beta1.TrafficStatus
 	// last is how the last release ended, if one did.
 	last *v1beta1.ReleaseRecord
-	// workload names the workload ("Deployment echoserver").
-	workload string
 }
 
 // stateOf reads a Rollout.
@@ -49,7 +47,6 @@ func stateOf(r *v1beta1.Rollout) state {
 		name: r.Name, phase: st.Phase, reason: st.ProgressingReason(), specPaused: plan.Paused,
 		blueGreen: plan.IsBlueGreen(), steps: plan.Steps(), routed: plan.RoutesTraffic(),
 		common: st.Progress(), last: st.LastRelease,
-		workload: r.Spec.WorkloadRef.Kind + " " + r.Spec.WorkloadRef.Name,
 	}
 	s.newPods, s.newReady = st.NewPods()
 	if st.InProgress() && st.Release != nil {
