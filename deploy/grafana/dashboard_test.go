@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/promql/parser"
@@ -67,6 +68,7 @@ func TestDashboard(t *testing.T) {
 	occupied := map[[2]int]string{} // cells of the 24-column grid
 	overlaps := map[string]bool{}
 	n := 0
+	var exprs []string
 	var walk func([]panel)
 	walk = func(ps []panel) {
 		for _, p := range ps {
@@ -97,6 +99,7 @@ func TestDashboard(t *testing.T) {
 			}
 			for _, tg := range p.Targets {
 				n++
+				exprs = append(exprs, tg.Expr)
 				expr := variable.ReplaceAllStringFunc(tg.Expr, func(m string) string {
 					name := variable.FindStringSubmatch(m)[1]
 					if v, ok := builtins[name]; ok {
@@ -117,5 +120,18 @@ func TestDashboard(t *testing.T) {
 	walk(d.Panels)
 	if n < 20 {
 		t.Errorf("%d queries", n)
+	}
+	// The release's state as the manager exports it from status.release
+	// and status.lastRelease: what each release waits for (by reason), the
+	// weight in force, and the releases by outcome.
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`by \(namespace, rollout, reason\) \(sluice_rollout_waiting\b`),
+		regexp.MustCompile(`sluice_rollout_waiting_since_seconds`),
+		regexp.MustCompile(`sluice_rollout_canary_weight\{namespace="\$namespace",rollout="\$rollout"\}`),
+		regexp.MustCompile(`sum by \(outcome\) \(sluice_release_duration_seconds_count\)`),
+	} {
+		if !slices.ContainsFunc(exprs, want.MatchString) {
+			t.Errorf("no query matches %s", want)
+		}
 	}
 }

@@ -6,6 +6,8 @@ package prometheus_test
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -63,11 +65,105 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"SluiceReleaseAbortedByAnalysis", "SluiceReleasePausedTooLong", "SluiceAnalysisErroring", "SluiceControllerDown"} {
+	for _, want := range []string{"SluiceReleaseAbortedByAnalysis", "SluiceReleasePausedTooLong", "SluiceAnalysisErroring", "SluiceControllerDown",
+		"SluiceReleaseProgressDeadlineExceeded", "SluiceTrafficRoutingFailing", "SluiceWorkloadFailing"} {
 		if !seen[want] {
 			t.Errorf("no alert %s", want)
 		}
 	}
+}
+
+// The alerts on what a release waits for select reasons of the closed set
+// of status.release.hold.reason (the CRD's enum), as the manager exports
+// them in sluice_rollout_waiting{reason}: a misspelt or renamed reason
+// would never fire.
+func TestAlertsSelectHoldReasons(t *testing.T) {
+	reasons := holdReasons(t)
+	var f ruleFile
+	decodeStrict(t, "alerts.yaml", &f)
+	selected := 0
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+				vs, ok := n.(*parser.VectorSelector)
+				if !ok || !strings.HasPrefix(vs.Name, "sluice_rollout_waiting") {
+					return nil
+				}
+				for _, m := range vs.LabelMatchers {
+					if m.Name != "reason" {
+						continue
+					}
+					selected++
+					matched := 0
+					for _, reason := range reasons {
+						if m.Matches(reason) {
+							matched++
+						}
+					}
+					// Every alternative of the matcher must be a reason.
+					for _, alt := range strings.Split(m.Value, "|") {
+						if !slices.Contains(reasons, alt) {
+							t.Errorf("%s: selects reason %q, not one of %v", r.Alert, alt, reasons)
+						}
+					}
+					if matched == 0 {
+						t.Errorf("%s: %s matches no hold reason", r.Alert, m)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if selected < 3 {
+		t.Errorf("%d reason matchers in the alerts, want those of the progress deadline, traffic and workload alerts", selected)
+	}
+}
+
+// holdReasons reads the enum of status.release.hold.reason from the
+// Rollout CRD (both versions must agree).
+func holdReasons(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "crds", "rollouts.kruise.io_rollouts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd struct {
+		Spec struct {
+			Versions []struct {
+				Name   string
+				Schema struct {
+					OpenAPIV3Schema schema `json:"openAPIV3Schema"`
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range crd.Spec.Versions {
+		s := v.Schema.OpenAPIV3Schema
+		for _, field := range []string{"status", "release", "hold", "reason"} {
+			s = s.Properties[field]
+		}
+		if len(s.Enum) == 0 {
+			t.Fatalf("version %s: no enum at status.release.hold.reason", v.Name)
+		}
+		if out != nil && !slices.Equal(out, s.Enum) {
+			t.Fatalf("version %s: hold reasons %v, another version %v", v.Name, s.Enum, out)
+		}
+		out = s.Enum
+	}
+	return out
+}
+
+type schema struct {
+	Properties map[string]schema `json:"properties"`
+	Enum       []string          `json:"enum"`
 }
 
 // monitor is what the ServiceMonitor and PodMonitor use of the Prometheus

@@ -57,10 +57,16 @@ func TestDashboardAndAlerts(t *testing.T) {
 		return r.Status.Phase == v1beta1.RolloutPhaseHealthy && r.Status.CurrentStepState == v1beta1.CanaryStepStateCompleted
 	})
 	waitRollout(ctx, t, bad, "aborted", func(r *v1beta1.Rollout) bool { return reason(r) == rollout.ReasonAborted })
-	waitRollout(ctx, t, held, "held by an analysis Error", func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "is Error") })
+	waitRollout(ctx, t, held, "held by an analysis Error", func(r *v1beta1.Rollout) bool {
+		h := r.Status.HoldOf()
+		return h != nil && h.Reason == v1beta1.HoldAnalysisError
+	})
 
 	// Each alert fires in the scenario it exists for, and for no other
-	// release: never pending or firing elsewhere since Prometheus started.
+	// release of this test: never pending or firing elsewhere since
+	// Prometheus started. (Other tests' releases may share the cluster;
+	// TestEveryHoldReason proves the alerts on their own releases.)
+	mine := fmt.Sprintf(`namespace=~%q`, strings.Join([]string{good, bad, held}, "|"))
 	scenario := map[string]string{
 		"SluiceReleaseAbortedByAnalysis": bad,
 		"SluiceReleasePausedTooLong":     held,
@@ -69,8 +75,15 @@ func TestDashboardAndAlerts(t *testing.T) {
 	for alert, ns := range scenario {
 		waitFiring(ctx, t, api, alert, map[string]string{"namespace": ns, "rollout": "rollouts-demo"})
 	}
-	for alert, ns := range scenario {
-		expectNone(ctx, t, api, alert+" elsewhere", fmt.Sprintf(`ALERTS{alertname=%q,namespace!=%q}`, alert, ns), started)
+	for alert := range rules {
+		if alert == "SluiceControllerDown" {
+			continue
+		}
+		elsewhere := fmt.Sprintf(`ALERTS{alertname=%q,%s}`, alert, mine)
+		if ns, ok := scenario[alert]; ok {
+			elsewhere = fmt.Sprintf(`ALERTS{alertname=%q,%s,namespace!=%q}`, alert, mine, ns)
+		}
+		expectNone(ctx, t, api, alert+" elsewhere", elsewhere, started)
 	}
 	expectNone(ctx, t, api, "SluiceControllerDown while it runs", `ALERTS{alertname="SluiceControllerDown",alertstate="firing"}`, upAt)
 	if got := query(ctx, t, api, rules["SluiceReleaseAbortedByAnalysis"]); len(got) != 1 {
@@ -102,13 +115,22 @@ func TestDashboardAndAlerts(t *testing.T) {
 		}
 		for _, ns := range namespaces {
 			vars["namespace"] = ns
-			expectData(ctx, t, api, "panel "+p.title+" ("+ns+")", substitute(t, p.expr, vars), "")
+			what := "panel " + p.title + " (" + ns + ")"
+			if p.instant {
+				expectData(ctx, t, api, what, substitute(t, p.expr, vars), "")
+			} else {
+				// Grafana runs it over the dashboard's time range.
+				expectDataOver(ctx, t, api, what, substitute(t, p.expr, vars), started)
+			}
 		}
 	}
 	// A few values that must be right, not just present.
 	for expr, want := range map[string]float64{
-		`sum(sluice_rollout_aborted)`:                                                                        1,
-		`sum(sluice_rollout_paused)`:                                                                         1,
+		`sum(sluice_rollout_aborted{` + mine + `})`:                                                          1,
+		`sum(sluice_rollout_paused{` + mine + `})`:                                                           1,
+		`sluice_rollout_waiting{namespace="` + held + `",reason="AnalysisError"}`:                            1,
+		`sluice_rollout_waiting{namespace="` + bad + `",reason="Aborted"}`:                                   1,
+		`count(sluice_rollout_waiting{namespace="` + good + `"}) or vector(0)`:                               0,
 		`sluice_rollout_paused{namespace="` + held + `"}`:                                                    1,
 		`sluice_rollout_canary_weight{namespace="` + bad + `"}`:                                              0,
 		`sluice_rollout_step{namespace="` + good + `"}`:                                                      3,
@@ -351,6 +373,23 @@ func expectData(ctx context.Context, t *testing.T, api promv1.API, what, expr, n
 	}
 }
 
+// expectDataOver waits until expr returns data over the range from since
+// to now, as a Grafana panel asks for it.
+func expectDataOver(ctx context.Context, t *testing.T, api promv1.API, what, expr string, since time.Time) {
+	t.Helper()
+	err := framework.Poll(ctx, 30*time.Second, func() (bool, error) {
+		v, _, _, err := api.QueryRange(ctx, expr, promv1.Range{Start: since, End: time.Now(), Step: time.Second})
+		if err != nil {
+			return false, fmt.Errorf("query %s: %w", expr, err)
+		}
+		m, ok := v.(model.Matrix)
+		return ok && len(m) > 0, nil
+	})
+	if err != nil {
+		t.Errorf("%s: %s returned no data since %s: %v", what, expr, since.Format(time.TimeOnly), err)
+	}
+}
+
 func waitFiring(ctx context.Context, t *testing.T, api promv1.API, alert string, labels map[string]string) {
 	t.Helper()
 	err := framework.Poll(ctx, time.Minute, func() (bool, error) {
@@ -400,13 +439,17 @@ func loadRules(t *testing.T, path string) map[string]string {
 			out[r.Alert] = r.Expr
 		}
 	}
-	if len(out) != 4 {
-		t.Fatalf("%d alerts in %s, want 4", len(out), path)
+	if len(out) != 7 {
+		t.Fatalf("%d alerts in %s, want 7", len(out), path)
 	}
 	return out
 }
 
-type panelQuery struct{ title, expr string }
+type panelQuery struct {
+	title, expr string
+	// instant: Grafana asks for the value now (a table), not over the range.
+	instant bool
+}
 
 type dashboardVariable struct{ name, query string }
 
@@ -417,8 +460,11 @@ type dashboardQueries struct {
 
 type dashboardPanel struct {
 	Title   string
-	Targets []struct{ Expr string }
-	Panels  []dashboardPanel
+	Targets []struct {
+		Expr    string
+		Instant bool
+	}
+	Panels []dashboardPanel
 }
 
 // loadDashboard reads the query variables and every target of every
@@ -458,7 +504,7 @@ func loadDashboard(t *testing.T, path string) dashboardQueries {
 	walk = func(ps []dashboardPanel) {
 		for _, p := range ps {
 			for _, tg := range p.Targets {
-				out.queries = append(out.queries, panelQuery{p.Title, tg.Expr})
+				out.queries = append(out.queries, panelQuery{p.Title, tg.Expr, tg.Instant})
 			}
 			walk(p.Panels)
 		}

@@ -38,7 +38,7 @@ func TestApprovePauseResumePromote(t *testing.T) {
 	f.setImage(imageV2)
 	f.waitStep(1, v1beta1.CanaryStepStatePaused)
 	row := f.getRow()
-	for col, want := range map[string]string{"PHASE": "Progressing", "STEP": "1/3", "STATE": "StepPaused", "TRAFFIC": "header User-Agent=Andriod", "CANARY": "1/1", "VERDICT": "-"} {
+	for col, want := range map[string]string{"PHASE": "Progressing", "STEP": "1/3", "STATE": "StepPaused", "WAITING": "WaitingForApproval", "TRAFFIC": "header User-Agent=Andriod", "CANARY": "1/1", "VERDICT": "-"} {
 		if row[col] != want {
 			t.Errorf("get: %s = %q, want %q (row %v)", col, row[col], want, row)
 		}
@@ -49,7 +49,7 @@ func TestApprovePauseResumePromote(t *testing.T) {
 	if w.code != cli.ExitTimeout || !strings.Contains(w.errOut, "timed out after 3s waiting for rollout rollouts-demo to end: it is at step 1/3 StepPaused") {
 		t.Errorf("status -w --timeout: exit %d %q", w.code, w.errOut)
 	}
-	contains(t, "status -w on a terminal", w.out, "Every 250ms: kubectl sluice status rollouts-demo -w", "Waiting   step 1 waits for approval")
+	contains(t, "status -w on a terminal", w.out, "Every 250ms: kubectl sluice status rollouts-demo -w", "Waiting   WaitingForApproval for ", ": step 1 waits for approval")
 	if n := strings.Count(w.out, "F\x1b[J"); n < 3 {
 		t.Errorf("the view was redrawn in place %d times in 3s, want several", n)
 	}
@@ -58,7 +58,7 @@ func TestApprovePauseResumePromote(t *testing.T) {
 			t.Errorf("a line of %d characters on a terminal 90 wide: %q", n, line)
 		}
 	}
-	f.refused([]string{"retry", name}, "this release is neither (step 1/3, StepPaused)")
+	f.refused([]string{"retry", name}, "this release is neither (step 1/3, StepPaused, waiting for WaitingForApproval)")
 	f.refused([]string{"resume", name}, "step 1 waits for approval: run `kubectl sluice approve rollouts-demo`")
 
 	// pause holds the release; approve is refused while paused.
@@ -66,7 +66,7 @@ func TestApprovePauseResumePromote(t *testing.T) {
 	f.waitRollout("paused", func(r *v1beta1.Rollout) bool {
 		return r.Spec.Strategy.Paused && reason(r) == v1beta1.ProgressingReasonPaused
 	})
-	if row := f.getRow(); row["STATE"] != "Paused" {
+	if row := f.getRow(); row["STATE"] != "Paused" || row["WAITING"] != "PausedBySpec" {
 		t.Errorf("get while paused: %v", row)
 	}
 	f.refused([]string{"pause", name}, "already paused")
@@ -92,7 +92,8 @@ func TestApprovePauseResumePromote(t *testing.T) {
 		"  ▶  2     50% (3)   50%",
 		"[############........] 3/3 ready",
 		"Traffic   50% to the new version",
-		"Waiting   step 2 waits 60s before going on",
+		"Waiting   TimedPause for ",
+		": step 2 waits 60s before going on",
 		"kubectl sluice promote rollouts-demo --full",
 	)
 
@@ -133,7 +134,9 @@ func TestAbortRetryHistory(t *testing.T) {
 	out := f.ok("abort", name)
 	contains(t, "abort", out, "abort requested at step 1/3")
 	r := f.waitRollout("the release to abort", aborted)
-	contains(t, "message", r.Status.Message, "aborted by a person (sluice.dev/abort)")
+	if l := r.Status.LastRelease; l == nil || l.Outcome != v1beta1.OutcomeAborted || l.Message != "aborted by a person (sluice.dev/abort)" || l.Step != 1 {
+		t.Errorf("status.lastRelease after abort: %+v", l)
+	}
 	f.waitPods(imageV2, 0)
 	f.waitPods(imageV1, 5)
 
@@ -141,17 +144,26 @@ func TestAbortRetryHistory(t *testing.T) {
 	f.refused([]string{"approve", name}, "approving does not resume it")
 	f.refused([]string{"promote", name, "--full"}, "the release is aborted: to release this version anyway, retry it")
 	f.refused([]string{"pause", name}, "aborted and nothing moves")
-	if row := f.getRow(); row["STATE"] != "Aborted" || row["CANARY"] != "0/0" || row["TRAFFIC"] != "0%" {
+	if row := f.getRow(); row["STATE"] != "Aborted" || row["WAITING"] != "Aborted" || row["CANARY"] != "0/0" || row["TRAFFIC"] != "0%" {
 		t.Errorf("get after abort: %v", row)
 	}
 	contains(t, "status", f.ok("status", name),
 		"Phase     Progressing: step 1/3 Aborted",
 		"  ✖  1 ",
-		"Waiting   aborted:",
+		"Waiting   Aborted for ",
+		": aborted: aborted by a person (sluice.dev/abort); the new version's pods are scaled to zero",
 		"kubectl sluice retry rollouts-demo",
 		"kubectl sluice undo rollouts-demo",
 	)
 
+	// The controller tells releases apart by their start, in whole seconds
+	// (status.release.started): a retry within the second the aborted
+	// release began would be taken for that release when it ends, and
+	// status.lastRelease would keep saying Aborted. Retry in a later second.
+	started := f.rollout().Status.Release.Started.Time
+	if err := framework.Poll(f.ctx, 5*time.Second, func() (bool, error) { return time.Now().After(started.Add(time.Second)), nil }); err != nil {
+		t.Fatal(err)
+	}
 	f.ok("retry", name)
 	f.waitRollout("the retried release", func(r *v1beta1.Rollout) bool { return !aborted(r) })
 	w := f.sluice("status", name, "-w", "--timeout", "3m")
@@ -196,7 +208,7 @@ func TestAnalysisRollbackThenUndo(t *testing.T) {
 	if w.code != cli.ExitNotPromoted {
 		t.Errorf("status -w: exit %d, want %d (aborted)", w.code, cli.ExitNotPromoted)
 	}
-	contains(t, "status -w", w.errOut, "the release is aborted: Rollout is aborted: analysis of step 1")
+	contains(t, "status -w", w.errOut, "the release was rolled back by its analysis at step 1: analysis of step 1")
 	contains(t, "status -w", w.out, "Aborted  new pods")
 	f.waitRollout("aborted", aborted)
 
@@ -213,15 +225,16 @@ func TestAnalysisRollbackThenUndo(t *testing.T) {
 	out := f.ok("undo", name)
 	contains(t, "undo", out, "Deployment echoserver's template is back at the stable revision", "Sluice cancels the release")
 	r := f.waitRollout("the release to be cancelled", completed)
-	if succeeded(r) != "False" || !strings.Contains(r.Status.Message, "cancelled") {
-		t.Errorf("after undo: Succeeded %q, message %q", succeeded(r), r.Status.Message)
+	// The release ended when its analysis rolled it back; undo cleaned up.
+	if l := r.Status.LastRelease; succeeded(r) != "False" || l == nil || l.Outcome != v1beta1.OutcomeRolledBack || l.Metric != "error-rate" || r.Status.Release != nil {
+		t.Errorf("after undo: Succeeded %q, lastRelease %+v, release %+v", succeeded(r), l, r.Status.Release)
 	}
 	if img := f.deployment().Spec.Template.Spec.Containers[0].Image; img != imageV1 {
 		t.Errorf("the Deployment runs %s after undo, want %s", img, imageV1)
 	}
 	f.waitPods(imageV1, 5)
 	f.refused([]string{"undo", name}, "no release is in progress")
-	if r := f.sluice("status", name, "-w", "--timeout", "30s"); r.code != cli.ExitNotPromoted || !strings.Contains(r.errOut, "the release was cancelled") {
+	if r := f.sluice("status", name, "-w", "--timeout", "30s"); r.code != cli.ExitNotPromoted || !strings.Contains(r.errOut, "the release was rolled back by its analysis") {
 		t.Errorf("status -w after undo: exit %d %q, want %d (cancelled)", r.code, r.errOut, cli.ExitNotPromoted)
 	}
 }
@@ -235,16 +248,20 @@ func TestHeldByAnalysis(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.startExample1(imageV2, "docs/examples/example1-analysis-rollout.yaml")
-	held := func(r *v1beta1.Rollout) bool { return strings.Contains(r.Status.Message, "paused: analysis of step 1") }
+	held := func(r *v1beta1.Rollout) bool {
+		h := r.Status.HoldOf()
+		return h != nil && h.Reason == v1beta1.HoldAnalysisError && h.Step == 1
+	}
 	r := f.waitRollout("the analysis to hold the release", held)
 	first := r.Status.Analysis.StepRun.Name
 
-	if row := f.getRow(); row["STATE"] != "Held" || row["VERDICT"] != "Error" || row["STEP"] != "1/3" {
+	if row := f.getRow(); row["STATE"] != "Held" || row["WAITING"] != "AnalysisError" || row["VERDICT"] != "Error" || row["STEP"] != "1/3" {
 		t.Errorf("get while held: %v", row)
 	}
 	contains(t, "status", f.ok("status", name),
 		"Phase     Progressing: step 1/3 Held",
-		"Waiting   held by analysis: analysis of step 1 ("+first+") is Error",
+		"Waiting   AnalysisError for ",
+		": held by analysis: analysis of step 1 ("+first+") is Error",
 		"Prometheus at http://127.0.0.1:9 could not be reached",
 		"error-rate  Error",
 		"kubectl sluice approve rollouts-demo         go on despite the analysis verdict (recorded as an override)",

@@ -1,11 +1,11 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/duration"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
@@ -13,12 +13,15 @@ import (
 
 // routeOf describes where a step sends traffic: "50%", "header
 // User-Agent=Andriod", or "" when the step routes nothing.
-func routeOf(s v1beta1.CanaryStep) string {
+func routeOf(s v1beta1.CanaryStep) string { return routeText(s.Traffic, s.Matches) }
+
+// routeText joins a weight and request matches: "50%, or header x=y".
+func routeText(weight *string, matches []v1beta1.HttpRouteMatch) string {
 	var parts []string
-	if s.Traffic != nil {
-		parts = append(parts, *s.Traffic)
+	if weight != nil {
+		parts = append(parts, *weight)
 	}
-	for _, m := range s.Matches {
+	for _, m := range matches {
 		if c := m.String(); c != "" {
 			parts = append(parts, c)
 		}
@@ -26,58 +29,26 @@ func routeOf(s v1beta1.CanaryStep) string {
 	return strings.Join(parts, ", or ")
 }
 
-// currentRoute is the traffic the new version gets now: the current
-// step's route once it is routed, the previous step's before, "0%" when
-// everything goes to stable, "" without traffic routing or a release.
+// currentRoute is the traffic the new version gets now, as last applied
+// to the routing objects (status.release.traffic): "0%" when everything
+// goes to stable, "" without traffic routing or a release.
 func currentRoute(s state) string {
-	if !s.routed || !s.progressing() || s.common == nil {
+	if !s.routed || !s.progressing() {
 		return ""
 	}
-	switch s.reason {
-	case reasonAborted, v1beta1.ProgressingReasonCancelling:
+	t := s.traffic
+	if t == nil {
 		return "0%"
-	case v1beta1.ProgressingReasonFinalising:
-		return ""
 	}
-	i := s.stepIndex()
-	if i < 1 || int(i) > len(s.steps) {
-		return ""
+	var weight *string
+	if t.Weight != nil {
+		w := fmt.Sprintf("%d%%", *t.Weight)
+		weight = &w
 	}
-	orZero := func(r string) string {
-		if r == "" {
-			return "0%"
-		}
+	if r := routeText(weight, t.Matches); r != "" {
 		return r
 	}
-	switch s.stepState() {
-	case v1beta1.CanaryStepStateMetricsAnalysis, v1beta1.CanaryStepStatePaused, v1beta1.CanaryStepStateReady, v1beta1.CanaryStepStateCompleted:
-		return orZero(routeOf(s.steps[i-1]))
-	case v1beta1.CanaryStepStateUpgrade, v1beta1.CanaryStepStateTrafficRouting:
-		// A step without a route sent everything to stable before its batch.
-		if routeOf(s.steps[i-1]) == "" {
-			return "0%"
-		}
-	}
-	if i == 1 {
-		return "0%"
-	}
-	return orZero(routeOf(s.steps[i-2]))
-}
-
-// target is the number of new pods step s asks for out of replicas
-// (rounded up, as the controller does); -1 when replicas is unknown.
-func target(s v1beta1.CanaryStep, replicas int32) int32 {
-	if replicas < 0 {
-		return -1
-	}
-	if s.Replicas == nil {
-		return replicas
-	}
-	v, err := intstr.GetScaledValueFromIntOrPercent(s.Replicas, int(replicas), true)
-	if err != nil {
-		return -1
-	}
-	return min(int32(v), replicas)
+	return "0%"
 }
 
 func replicasText(s v1beta1.CanaryStep) string {
@@ -136,7 +107,7 @@ func stateText(s state) string {
 		v1beta1.ProgressingReasonCancelling, v1beta1.ProgressingReasonInitializing:
 		return s.reason
 	}
-	if s.heldBy != "" {
+	if s.heldByAnalysis() {
 		return "Held"
 	}
 	return string(s.stepState())

@@ -64,6 +64,43 @@ func at(r *v1beta1.Rollout, i int32, st v1beta1.CanaryStepState, reason, message
 		},
 		CanaryRevision: "5ddcc7f994", CanaryReplicas: 1, CanaryReadyReplicas: 1,
 	}
+	r.Status.Release = &v1beta1.ReleaseStatus{
+		Started: metav1.NewTime(now.Add(-5 * time.Minute)),
+		Batch:   &v1beta1.BatchStatus{Step: i, Replicas: r.Spec.Strategy.Steps()[i-1].ReplicasFor(5)},
+	}
+	return r
+}
+
+// waitingFor makes r's release wait for reason since 15s ago, with detail.
+func waitingFor(r *v1beta1.Rollout, reason v1beta1.HoldReason, detail string) *v1beta1.Rollout {
+	r.Status.Release.Hold = &v1beta1.Hold{Reason: reason, Since: metav1.NewTime(now.Add(-15 * time.Second)), Step: r.Status.CurrentStepIndex, Message: detail}
+	return r
+}
+
+// until sets the end of r's timed wait.
+func until(r *v1beta1.Rollout, left time.Duration) *v1beta1.Rollout {
+	r.Status.Release.Hold.Until = ptr(metav1.NewTime(now.Add(left)))
+	return r
+}
+
+// routedAt puts step k's route in force, as the controller records it
+// once the routing call succeeded.
+func routedAt(r *v1beta1.Rollout, k int32) *v1beta1.Rollout {
+	s := r.Spec.Strategy.Steps()[k-1]
+	t := &v1beta1.TrafficStatus{Step: k, Revision: "5ddcc7f994", Matches: s.Matches, Since: metav1.NewTime(now.Add(-time.Minute))}
+	if w, ok := s.Weight(); ok {
+		t.Weight = &w
+	}
+	r.Status.Release.Traffic = t
+	return r
+}
+
+// ended records how r's last release ended.
+func ended(r *v1beta1.Rollout, outcome v1beta1.ReleaseOutcome, step int32, why string) *v1beta1.Rollout {
+	r.Status.LastRelease = &v1beta1.ReleaseRecord{
+		Outcome: outcome, Revision: "5ddcc7f994", StableRevision: "756ff5f57c", Step: step,
+		Started: ptr(metav1.NewTime(now.Add(-5 * time.Minute))), Ended: metav1.NewTime(now.Add(-time.Minute)), Message: why,
+	}
 	return r
 }
 
@@ -78,10 +115,14 @@ func healthy(r *v1beta1.Rollout) *v1beta1.Rollout {
 	r.Status.CanaryStatus = &v1beta1.CanaryStatus{CommonStatus: v1beta1.CommonStatus{
 		StableRevision: "5ddcc7f994", PodTemplateHash: "5ddcc7f994", CurrentStepIndex: 3, CurrentStepState: v1beta1.CanaryStepStateCompleted,
 	}, CanaryRevision: "5ddcc7f994"}
-	return r
+	r.Status.Release = nil
+	return ended(r, v1beta1.OutcomeCompleted, 3, "")
 }
 
 const (
+	// whyHeld and whyAborted are the hold's details (status.release.hold.message).
+	whyHeld    = `analysis of step 1 (rollouts-demo-5ddcc7f994-1) is Error: metric "error-rate" Error: Prometheus at http://127.0.0.1:9 could not be reached`
+	whyAborted = `analysis of step 1 (rollouts-demo-5ddcc7f994-1) is Failed: metric "error-rate" Failed: value [0.2]`
 	msgHeld    = `Rollout is in step(1/3), paused: analysis of step 1 (rollouts-demo-5ddcc7f994-1) is Error: metric "error-rate" Error: Prometheus at http://127.0.0.1:9 could not be reached. Approve to go on, retry the analysis (sluice.dev/retry), or abort (sluice.dev/abort)`
 	msgAborted = `Rollout is aborted: analysis of step 1 (rollouts-demo-5ddcc7f994-1) is Failed: metric "error-rate" Failed: value [0.2]; the workload is held at its stable revision 756ff5f57c: re-apply it to end the release, push a fix, or retry (sluice.dev/retry)`
 )
@@ -91,21 +132,33 @@ func heldByAnalysis() *v1beta1.Rollout {
 	r.Status.Analysis = &analysisv1alpha1.RolloutAnalysisStatus{StepRun: &analysisv1alpha1.RunStatus{
 		Name: "rollouts-demo-5ddcc7f994-1", Phase: analysisv1alpha1.AnalysisError, Message: `metric "error-rate" Error: Prometheus at http://127.0.0.1:9 could not be reached`,
 	}}
-	return r
+	waitingFor(r, v1beta1.HoldAnalysisError, whyHeld)
+	r.Status.Release.Hold.Run, r.Status.Release.Hold.Metric = "rollouts-demo-5ddcc7f994-1", "error-rate"
+	return routedAt(r, 1)
 }
 
 func abortedRollout() *v1beta1.Rollout {
 	r := at(example1(), 1, v1beta1.CanaryStepStateMetricsAnalysis, reasonAborted, msgAborted)
 	r.Status.CanaryStatus.CanaryReplicas, r.Status.CanaryStatus.CanaryReadyReplicas = 0, 0
 	r.Status.Analysis = &analysisv1alpha1.RolloutAnalysisStatus{StepRun: &analysisv1alpha1.RunStatus{Name: "rollouts-demo-5ddcc7f994-1", Phase: analysisv1alpha1.AnalysisFailed}}
-	return r
+	r.Status.Release.Batch = &v1beta1.BatchStatus{Step: 1, Replicas: 0, Shrink: true}
+	waitingFor(r, v1beta1.HoldAborted, whyAborted)
+	return ended(r, v1beta1.OutcomeRolledBack, 1, whyAborted)
 }
 
 func waitingApproval() *v1beta1.Rollout {
 	r := at(example1(), 1, v1beta1.CanaryStepStatePaused, v1beta1.ProgressingReasonInRolling,
 		"Rollout is in step(1/3), and you need manually confirm to enter the next step")
 	r.Status.Analysis = &analysisv1alpha1.RolloutAnalysisStatus{StepRun: &analysisv1alpha1.RunStatus{Name: "rollouts-demo-5ddcc7f994-1", Phase: analysisv1alpha1.AnalysisSuccessful}}
-	return r
+	waitingFor(r, v1beta1.HoldWaitingForApproval, "")
+	return routedAt(r, 1)
+}
+
+// timedPause is step 2's 60s pause with 45s left, 2 of its 3 pods ready.
+func timedPause(message string) *v1beta1.Rollout {
+	r := at(example1(), 2, v1beta1.CanaryStepStatePaused, v1beta1.ProgressingReasonInRolling, message)
+	r.Status.CanaryStatus.CanaryReplicas, r.Status.CanaryStatus.CanaryReadyReplicas = 3, 2
+	return routedAt(until(waitingFor(r, v1beta1.HoldTimedPause, ""), 45*time.Second), 2)
 }
 
 // errorRun is the AnalysisRun of step 1 with measurements.

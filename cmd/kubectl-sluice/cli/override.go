@@ -79,8 +79,8 @@ func newApproveCmd(o *options) *cobra.Command {
 		Use:   "approve NAME",
 		Short: "Go on past a step's pause or an analysis hold (the status patch kubectl-kruise sends)",
 		Long: `Go on past a step that waits for approval (pause: {}), a timed pause, or a step
-held by its analysis (an Error or Inconclusive verdict, whose override is
-recorded in status.analysis.overrides).
+held by its analysis (an Error, Inconclusive or, with onFailed: Pause, Failed
+verdict, whose override is recorded in status.analysis.overrides).
 
 It sends what kubectl-kruise rollout approve sends, a merge patch of the status
 subresource setting currentStepState to StepReady (in blueGreenStatus for a
@@ -93,7 +93,7 @@ blue-green release), so both tools work on the same Rollouts.`,
 				return err
 			}
 			what := fmt.Sprintf("step %d/%d approved", st.stepIndex(), len(st.steps))
-			if st.heldBy != "" {
+			if st.heldByAnalysis() {
 				what += " past its analysis verdict (recorded as an override)"
 			}
 			o.say("rollout/%s: %s; %s", args[0], what, follow(args[0]))

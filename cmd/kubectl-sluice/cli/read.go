@@ -86,12 +86,7 @@ func newGetCmd(o *options) *cobra.Command {
 			now := o.now()
 			rows := make([]row, 0, len(items))
 			for i := range items {
-				r := &items[i]
-				sn := snapshot{rollout: r, replicas: -1}
-				if r.Status.Phase == v1beta1.RolloutPhaseProgressing {
-					sn.replicas = s.workloadReplicas(ctx, r)
-				}
-				rows = append(rows, rowOf(sn, now))
+				rows = append(rows, rowOf(snapshot{rollout: &items[i], replicas: -1}, now))
 			}
 			return renderTable(out, rows, allNamespaces, output == "wide")
 		},
@@ -201,19 +196,20 @@ release completed, 5 if it was aborted or cancelled, 6 when --timeout runs out.`
 	return c
 }
 
-// outcome tells whether a release has ended and how: 0 completed,
-// ExitNotPromoted aborted or cancelled, -1 still going.
+// outcome tells whether a release has ended and how, from
+// status.lastRelease: 0 completed or promoted, ExitNotPromoted rolled
+// back, aborted or cancelled, -1 still going.
 func outcome(r *v1beta1.Rollout) (int, string) {
 	s := stateOf(r)
 	switch {
 	case s.aborted():
-		return ExitNotPromoted, "the release is aborted: " + r.Status.Message
-	case r.Status.Phase == v1beta1.RolloutPhaseHealthy:
-		if c := conditionOf(r, v1beta1.RolloutConditionSucceeded); c != nil && c.Status == "False" {
-			return ExitNotPromoted, "the release was cancelled: " + r.Status.Message
+		return ExitNotPromoted, "the release " + endedText(s.last)
+	case s.phase == v1beta1.RolloutPhaseHealthy:
+		if !succeeded(s.last) {
+			return ExitNotPromoted, "the release " + endedText(s.last)
 		}
 		return ExitOK, ""
-	case r.Status.Phase == v1beta1.RolloutPhaseDisabled:
+	case s.phase == v1beta1.RolloutPhaseDisabled:
 		return ExitOK, ""
 	}
 	return -1, ""

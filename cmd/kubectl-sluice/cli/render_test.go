@@ -39,7 +39,7 @@ Analysis
     p99-latency  Running  [0.09]               pass if result[0] < 0.25
     error-rate: value [0.2]: successCondition "result[0] < 0.05" is false
 
-Waiting   held by analysis: analysis of step 1 (rollouts-demo-5ddcc7f994-1) is Error: metric "error-rate" Error: Prometheus at http://127.0.0.1:9 could not be reached
+Waiting   AnalysisError for 15s: held by analysis: analysis of step 1 (rollouts-demo-5ddcc7f994-1) is Error: metric "error-rate" Error: Prometheus at http://127.0.0.1:9 could not be reached
 Next      kubectl sluice approve rollouts-demo         go on despite the analysis verdict (recorded as an override)
           kubectl sluice retry rollouts-demo           run the analysis of this step again
           kubectl sluice pause rollouts-demo           hold the release where it is
@@ -53,8 +53,7 @@ Next      kubectl sluice approve rollouts-demo         go on despite the analysi
 }
 
 func TestRenderStatus(t *testing.T) {
-	timed := at(example1(), 2, v1beta1.CanaryStepStatePaused, v1beta1.ProgressingReasonInRolling, "Rollout is in step(2/3), and wait duration(60 seconds) to enter the next step")
-	timed.Status.CanaryStatus.CanaryReplicas, timed.Status.CanaryStatus.CanaryReadyReplicas = 3, 2
+	timed := timedPause("Rollout is in step(2/3), and wait duration(60 seconds) to enter the next step")
 	approved := heldByAnalysis()
 	approved.Status.Analysis.StepRun.Overridden = true
 	approved.Status.Analysis.Overrides = []analysisv1alpha1.Override{{Action: "Approve", Step: 1, Run: "rollouts-demo-5ddcc7f994-1", Verdict: analysisv1alpha1.AnalysisError, Time: metav1.NewTime(now)}}
@@ -76,7 +75,7 @@ func TestRenderStatus(t *testing.T) {
 			"  ✔  1     1 ", "[####................] 1/1\n",
 			"  ▶  2     50% (3)", "[########----........] 2/3 ready",
 			"Traffic   50% to the new version",
-			"Waiting   step 2 waits 60s before going on (45s left)",
+			"Waiting   TimedPause for 15s: step 2 waits 60s before going on (45s left)",
 			"kubectl sluice approve rollouts-demo         go on to step 3",
 		}, []string{"retry", "resume", "\nAnalysis"}},
 		{"aborted", snapshot{rollout: abortedRollout(), replicas: 5}, []string{
@@ -84,7 +83,7 @@ func TestRenderStatus(t *testing.T) {
 			"  ✖  1 ", "0/0 (aborted)",
 			"Traffic   all to the stable version",
 			"  step 1: rollouts-demo-5ddcc7f994-1 Failed\n",
-			"Waiting   aborted:",
+			"Waiting   Aborted for 15s: aborted: analysis of step 1",
 			"Next      kubectl sluice retry rollouts-demo           start the release again at step 1",
 			"          kubectl sluice undo rollouts-demo ",
 		}, []string{"approve", "abort rollouts-demo", "promote"}},
@@ -98,7 +97,7 @@ func TestRenderStatus(t *testing.T) {
 			"vs stable: fail on a significant increase over 20% (95% confidence)",
 			"saturation  Pending  -            fail if result[0] > 0.9",
 			"latency: last error: Prometheus at http://prom:9090 could not be reached",
-			"Waiting   step 1 waits for approval (pause: {})",
+			"Waiting   WaitingForApproval for 15s: step 1 waits for approval (pause: {})",
 		}, nil},
 		{"healthy, size unknown", snapshot{rollout: healthy(example1()), replicas: -1}, []string{
 			"Phase     Healthy, last release completed",
@@ -130,8 +129,7 @@ func TestRenderStatus(t *testing.T) {
 }
 
 func TestRenderTable(t *testing.T) {
-	timed := at(example1(), 2, v1beta1.CanaryStepStatePaused, v1beta1.ProgressingReasonInRolling, "waiting")
-	timed.Status.CanaryStatus.CanaryReplicas, timed.Status.CanaryStatus.CanaryReadyReplicas = 3, 2
+	timed := timedPause("waiting")
 	other := healthy(example1())
 	other.Namespace, other.Name = "web", "frontend"
 	other.Status.Analysis = &analysisv1alpha1.RolloutAnalysisStatus{StepRun: &analysisv1alpha1.RunStatus{Name: "x", Phase: analysisv1alpha1.AnalysisError, Overridden: true}}
@@ -145,11 +143,11 @@ func TestRenderTable(t *testing.T) {
 	if err := renderTable(&b, rows, true, false); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAMESPACE   NAME            PHASE         STEP   STATE        TRAFFIC                     CANARY   VERDICT            AGE
-shop        rollouts-demo   Progressing   1/3    Held         header User-Agent=Andriod   1/1      Error              10m
-shop        rollouts-demo   Progressing   2/3    StepPaused   50%                         2/3      -                  10m
-shop        rollouts-demo   Progressing   1/3    Aborted      0%                          0/0      Failed             10m
-web         frontend        Healthy       3/3    Completed    -                           -        Error (approved)   10m
+	want := `NAMESPACE   NAME            PHASE         STEP   STATE        WAITING         TRAFFIC                     CANARY   VERDICT            AGE
+shop        rollouts-demo   Progressing   1/3    Held         AnalysisError   header User-Agent=Andriod   1/1      Error              10m
+shop        rollouts-demo   Progressing   2/3    StepPaused   TimedPause      50%                         2/3      -                  10m
+shop        rollouts-demo   Progressing   1/3    Aborted      Aborted         0%                          0/0      Failed             10m
+web         frontend        Healthy       3/3    Completed    -               -                           -        Error (approved)   10m
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
@@ -158,38 +156,51 @@ web         frontend        Healthy       3/3    Completed    -                 
 	if err := renderTable(&b, rows[1:2], false, true); err != nil {
 		t.Fatal(err)
 	}
-	if want := "NAME            PHASE         STEP   STATE        TRAFFIC   CANARY   VERDICT   AGE   MESSAGE\nrollouts-demo   Progressing   2/3    StepPaused   50%       2/3      -         10m   waiting\n"; b.String() != want {
+	if want := "NAME            PHASE         STEP   STATE        WAITING      TRAFFIC   CANARY   VERDICT   AGE   MESSAGE\nrollouts-demo   Progressing   2/3    StepPaused   TimedPause   50%       2/3      -         10m   waiting\n"; b.String() != want {
 		t.Errorf("wide table:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
 
+// The traffic shown is the routing in force (status.release.traffic), as
+// the controller last applied it, whatever the step's state: the plan
+// says nothing about it.
 func TestCurrentRoute(t *testing.T) {
-	noRoute := example1()
-	noRoute.Spec.Strategy.Canary.Steps[1].Traffic = nil
+	both := example1()
+	both.Spec.Strategy.Canary.Steps[1].Matches = both.Spec.Strategy.Canary.Steps[0].Matches
 	for _, c := range []struct {
+		name string
 		r    *v1beta1.Rollout
 		want string
 	}{
-		{at(example1(), 1, v1beta1.CanaryStepStateInit, "InRolling", ""), "0%"},
-		{at(example1(), 1, v1beta1.CanaryStepStateTrafficRouting, "InRolling", ""), "0%"},
-		{at(example1(), 1, v1beta1.CanaryStepStateMetricsAnalysis, "InRolling", ""), "header User-Agent=Andriod"},
-		{at(example1(), 2, v1beta1.CanaryStepStateUpgrade, "InRolling", ""), "header User-Agent=Andriod"},
-		{at(example1(), 2, v1beta1.CanaryStepStatePaused, "InRolling", ""), "50%"},
-		{at(noRoute, 2, v1beta1.CanaryStepStateUpgrade, "InRolling", ""), "0%"},
-		{at(noRoute, 2, v1beta1.CanaryStepStatePaused, "InRolling", ""), "0%"},
-		{at(example1(), 3, v1beta1.CanaryStepStateUpgrade, reasonAborted, ""), "0%"},
-		{at(example1(), 3, v1beta1.CanaryStepStateCompleted, "Finalising", ""), ""},
-		{healthy(example1()), ""},
+		{"nothing routed yet", at(example1(), 1, v1beta1.CanaryStepStateTrafficRouting, "InRolling", ""), "0%"},
+		{"a match", routedAt(at(example1(), 1, v1beta1.CanaryStepStateMetricsAnalysis, "InRolling", ""), 1), "header User-Agent=Andriod"},
+		{"routing step 2, step 1's in force", routedAt(at(example1(), 2, v1beta1.CanaryStepStateTrafficRouting, "InRolling", ""), 1), "header User-Agent=Andriod"},
+		{"a weight", routedAt(at(example1(), 2, v1beta1.CanaryStepStatePaused, "InRolling", ""), 2), "50%"},
+		{"a weight and a match", routedAt(at(both, 2, v1beta1.CanaryStepStatePaused, "InRolling", ""), 2), "50%, or header User-Agent=Andriod"},
+		{"being cancelled, before the routing goes", routedAt(at(example1(), 2, v1beta1.CanaryStepStateUpgrade, v1beta1.ProgressingReasonCancelling, ""), 2), "50%"},
+		{"finalising, all to the new pods", routedAt(at(example1(), 3, v1beta1.CanaryStepStateCompleted, v1beta1.ProgressingReasonFinalising, ""), 3), "100%"},
+		{"aborted", abortedRollout(), "0%"},
+		{"at rest", healthy(example1()), ""},
 	} {
-		s := stateOf(c.r)
-		if got := currentRoute(s); got != c.want {
-			t.Errorf("step %d %s (%s): route %q, want %q", s.stepIndex(), s.stepState(), s.reason, got, c.want)
+		if got := currentRoute(stateOf(c.r)); got != c.want {
+			t.Errorf("%s: route %q, want %q", c.name, got, c.want)
 		}
 	}
-	unrouted := at(example1(), 2, v1beta1.CanaryStepStatePaused, "InRolling", "")
+	unrouted := routedAt(at(example1(), 2, v1beta1.CanaryStepStatePaused, "InRolling", ""), 2)
 	unrouted.Spec.Strategy.Canary.TrafficRoutings = nil
 	if got := currentRoute(stateOf(unrouted)); got != "" {
 		t.Errorf("a plan without trafficRoutings routes %q", got)
+	}
+	// Finalising, the stable Service may select the new pods already.
+	final := waitingFor(at(example1(), 3, v1beta1.CanaryStepStateCompleted, v1beta1.ProgressingReasonFinalising, ""), v1beta1.HoldTrafficGracePeriod, "")
+	if view := renderStatus(snapshot{rollout: final, replicas: 5}, now); !strings.Contains(view, "Traffic   all through the stable Service\n") {
+		t.Errorf("view:\n%s", view)
+	}
+	// The status view says whose route is in force when it is not the
+	// current step's.
+	view := renderStatus(snapshot{rollout: routedAt(at(example1(), 2, v1beta1.CanaryStepStateTrafficRouting, "InRolling", ""), 1), replicas: 5}, now)
+	if !strings.Contains(view, "Traffic   header User-Agent=Andriod to the new version (step 1's route)\n") {
+		t.Errorf("view:\n%s", view)
 	}
 }
 
@@ -214,8 +225,7 @@ func TestBar(t *testing.T) {
 }
 
 func TestProgressLine(t *testing.T) {
-	timed := at(example1(), 2, v1beta1.CanaryStepStatePaused, v1beta1.ProgressingReasonInRolling, "Rollout is in step(2/3), and wait duration(60 seconds) to enter the next step")
-	timed.Status.CanaryStatus.CanaryReplicas, timed.Status.CanaryStatus.CanaryReadyReplicas = 3, 2
+	timed := timedPause("Rollout is in step(2/3), and wait duration(60 seconds) to enter the next step")
 	for _, c := range []struct {
 		sn   snapshot
 		want string
@@ -249,21 +259,30 @@ func TestRedraw(t *testing.T) {
 }
 
 func TestOutcome(t *testing.T) {
-	cancelled := healthy(example1())
-	cancelled.Status.Conditions[1].Status = "False"
-	cancelled.Status.Message = "Rollout has been cancelled: the workload is back at its stable revision"
+	cancelled := ended(healthy(example1()), v1beta1.OutcomeCancelled, 2, "the stable template was re-applied")
+	promoted := ended(healthy(example1()), v1beta1.OutcomePromoted, 2, "promoted by a person (sluice.dev/promote)")
+	// Rolled back by its analysis, then the stable template re-applied:
+	// the release ended when it was rolled back.
+	rolledBack := ended(healthy(example1()), v1beta1.OutcomeRolledBack, 1, whyAborted)
+	byPerson := abortedRollout()
+	ended(byPerson, v1beta1.OutcomeAborted, 1, "aborted by a person (sluice.dev/abort)")
 	for _, c := range []struct {
+		name string
 		r    *v1beta1.Rollout
 		code int
+		why  string
 	}{
-		{healthy(example1()), ExitOK},
-		{cancelled, ExitNotPromoted},
-		{abortedRollout(), ExitNotPromoted},
-		{heldByAnalysis(), -1},
-		{waitingApproval(), -1},
+		{"completed", healthy(example1()), ExitOK, ""},
+		{"promoted", promoted, ExitOK, ""},
+		{"cancelled", cancelled, ExitNotPromoted, "the release was cancelled: the stable template was re-applied"},
+		{"rolled back, then cancelled", rolledBack, ExitNotPromoted, "the release was rolled back by its analysis at step 1: " + whyAborted},
+		{"rolled back", abortedRollout(), ExitNotPromoted, "the release was rolled back by its analysis at step 1: " + whyAborted},
+		{"aborted by a person", byPerson, ExitNotPromoted, "the release was aborted at step 1: aborted by a person (sluice.dev/abort)"},
+		{"held", heldByAnalysis(), -1, ""},
+		{"waiting for approval", waitingApproval(), -1, ""},
 	} {
-		if code, why := outcome(c.r); code != c.code {
-			t.Errorf("%s %q: outcome %d (%s), want %d", c.r.Status.Phase, c.r.Status.Message, code, why, c.code)
+		if code, why := outcome(c.r); code != c.code || why != c.why {
+			t.Errorf("%s: outcome %d %q, want %d %q", c.name, code, why, c.code, c.why)
 		}
 	}
 }

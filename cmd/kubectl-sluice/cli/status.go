@@ -6,11 +6,18 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/intstr"
-
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 )
+
+// lastWords says how the last release ended, after "last release ".
+var lastWords = map[v1beta1.ReleaseOutcome]string{
+	v1beta1.OutcomeCompleted:  "completed",
+	v1beta1.OutcomePromoted:   "promoted",
+	v1beta1.OutcomeRolledBack: "rolled back by its analysis",
+	v1beta1.OutcomeAborted:    "aborted",
+	v1beta1.OutcomeCancelled:  "cancelled",
+}
 
 // barWidth is the width of a step's pod bar: the workload's replicas.
 const barWidth = 20
@@ -42,12 +49,8 @@ func renderStatus(sn snapshot, now time.Time) string {
 		if st := stateText(s); st != "" {
 			phase += " " + st
 		}
-	} else if s.stepState() == v1beta1.CanaryStepStateCompleted {
-		if c := conditionOf(r, v1beta1.RolloutConditionSucceeded); c != nil && c.Status == "False" {
-			phase += ", last release cancelled"
-		} else {
-			phase += ", last release completed"
-		}
+	} else if s.last != nil {
+		phase += ", last release " + lastWords[s.last.Outcome]
 	}
 	field("Phase", "%s", phase)
 	if c := s.common; c != nil && c.StableRevision != "" {
@@ -66,9 +69,15 @@ func renderStatus(sn snapshot, now time.Time) string {
 
 	if route := currentRoute(s); route != "" {
 		b.WriteString("\n")
-		if route == "0%" {
+		switch t := s.traffic; {
+		case t == nil && s.reason == v1beta1.ProgressingReasonFinalising:
+			// The stable Service may select the new pods by now.
+			field("Traffic", "all through the stable Service")
+		case t == nil:
 			field("Traffic", "all to the stable version")
-		} else {
+		case t.Step > 0 && t.Step != s.stepIndex():
+			field("Traffic", "%s to the new version (step %d's route)", route, t.Step)
+		default:
 			field("Traffic", "%s to the new version", route)
 		}
 	}
@@ -76,16 +85,13 @@ func renderStatus(sn snapshot, now time.Time) string {
 		writeAnalysis(&b, sn)
 	}
 
-	why := pauseReason(s, now)
-	if msg := stuck(r); msg != "" {
-		why = "stuck: " + msg
-	}
+	why := waitingText(s, now)
 	next := allowed(s)
 	if why != "" || len(next) > 0 {
 		b.WriteString("\n")
 	}
 	if why != "" {
-		field("Waiting", "%s", why)
+		field("Waiting", "%s for %s: %s", s.hold.Reason, age(s.hold.Since.Time, now), why)
 	}
 	for i, a := range next {
 		label := ""
@@ -121,10 +127,16 @@ func writeSteps(b *strings.Builder, sn snapshot, s state) {
 			}
 			analysis = strings.Join(names, ",")
 		}
-		tgt := target(st, sn.replicas)
+		tgt := int32(-1) // the plan's batch; unknown without the workload's size
+		if sn.replicas >= 0 {
+			tgt = st.ReplicasFor(sn.replicas)
+		}
 		repl := replicasText(st)
 		if tgt >= 0 && st.Replicas != nil && st.Replicas.StrVal != "" {
 			repl += fmt.Sprintf(" (%d)", tgt)
+		}
+		if active && s.batch != nil && s.batch.Step == n {
+			tgt = s.batch.Replicas // the batch in force, as the controller holds the workload to it
 		}
 		var pods string
 		switch {
@@ -141,7 +153,7 @@ func writeSteps(b *strings.Builder, sn snapshot, s state) {
 			pods = fmt.Sprintf("%s0/%s", bar(0, tgt, sn.replicas), count(tgt))
 		}
 		pause := pauseText(st)
-		if int(n) == len(s.steps) && st.Replicas != nil && st.Replicas.Type == intstr.String && st.Replicas.StrVal == "100%" {
+		if int(n) == len(s.steps) && st.IsFullRelease() {
 			pause = "-" // the last step at 100% does not pause
 		}
 		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%s\n", mark, n, repl, dash(routeOf(st)), pause, analysis, pods)
@@ -317,7 +329,7 @@ func nextWidth(name string) int { return len(command(actPromote, name)) }
 func explain(a action, s state) string {
 	switch a {
 	case actApprove:
-		if s.heldBy != "" {
+		if s.heldByAnalysis() {
 			return "go on despite the analysis verdict (recorded as an override)"
 		}
 		if int(s.stepIndex()) >= len(s.steps) {

@@ -23,7 +23,7 @@ type snapshot struct {
 
 // row is one line of `kubectl sluice get`.
 type row struct {
-	namespace, name, phase, step, state, traffic, canary, verdict, age, message string
+	namespace, name, phase, step, state, waiting, traffic, canary, verdict, age, message string
 }
 
 func rowOf(sn snapshot, now time.Time) row {
@@ -31,31 +31,34 @@ func rowOf(sn snapshot, now time.Time) row {
 	s := stateOf(r)
 	out := row{
 		namespace: r.Namespace, name: r.Name, phase: string(r.Status.Phase),
-		state: stateText(s), traffic: currentRoute(s), verdict: verdict(r),
+		state: stateText(s), waiting: string(s.waiting()), traffic: currentRoute(s), verdict: verdict(r),
 		age: age(r.CreationTimestamp.Time, now), message: r.Status.Message,
 	}
 	if i := s.stepIndex(); i > 0 {
 		out.step = fmt.Sprintf("%d/%d", i, len(s.steps))
 	}
 	if s.progressing() {
-		desired := s.newPods
-		if st := s.step(); st != nil && sn.replicas >= 0 {
-			desired = target(*st, sn.replicas)
-		}
-		if s.aborted() {
-			desired = 0
-		}
-		out.canary = fmt.Sprintf("%d/%d", s.newReady, desired)
+		out.canary = fmt.Sprintf("%d/%d", s.newReady, desired(s))
 	}
 	return out
 }
 
+// desired is the number of new pods the workload is held to: the batch
+// in force (status.release.batch), or the new pods there are once the
+// workload is given back.
+func desired(s state) int32 {
+	if s.batch != nil {
+		return s.batch.Replicas
+	}
+	return s.newPods
+}
+
 // renderTable writes the rows as `kubectl get` does: upper-case headers,
 // columns aligned, "-" for nothing; NAMESPACE first with -A, MESSAGE last
-// with -o wide.
+// with -o wide. WAITING is the hold reason (status.release.hold.reason).
 func renderTable(w io.Writer, rows []row, allNamespaces, wide bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	header := []string{"NAME", "PHASE", "STEP", "STATE", "TRAFFIC", "CANARY", "VERDICT", "AGE"}
+	header := []string{"NAME", "PHASE", "STEP", "STATE", "WAITING", "TRAFFIC", "CANARY", "VERDICT", "AGE"}
 	if allNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
 	}
@@ -64,7 +67,7 @@ func renderTable(w io.Writer, rows []row, allNamespaces, wide bool) error {
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		cells := []string{r.name, dash(r.phase), dash(r.step), dash(r.state), dash(r.traffic), dash(r.canary), dash(r.verdict), r.age}
+		cells := []string{r.name, dash(r.phase), dash(r.step), dash(r.state), dash(r.waiting), dash(r.traffic), dash(r.canary), dash(r.verdict), r.age}
 		if allNamespaces {
 			cells = append([]string{r.namespace}, cells...)
 		}
