@@ -91,8 +91,12 @@ func (c *clusterEffects) Route(ctx context.Context, call TrafficCall) (bool, err
 		return true, nil
 	}
 	o.Endpoints = c.r.Live
-	svc := traffic.NewServices(c.r.Client, o)
-	p, err := traffic.NewProvider(c.r.Client, o)
+	cl := c.r.Traffic
+	if cl == nil {
+		cl = c.r.Client
+	}
+	svc := traffic.NewServices(cl, o)
+	p, err := traffic.NewProvider(cl, o)
 	if err != nil {
 		return false, err
 	}

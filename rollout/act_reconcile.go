@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -30,10 +31,18 @@ import (
 
 // Reconciler releases workloads as their Rollouts say.
 type Reconciler struct {
+	// Client reads through the manager's cache: Rollouts, AnalysisRuns,
+	// the workloads a Rollout references, their ReplicaSets and pods.
 	Client client.Client
-	// Live reads without the cache (EndpointSlices, which the manager
-	// does not cache); nil skips the reads that need it.
-	Live     client.Reader
+	// Live reads without the cache: a workload not labelled yet,
+	// EndpointSlices, pods about to be rolled back; nil skips the reads
+	// that need it.
+	Live client.Reader
+	// Traffic reads and writes the routing objects (Services, Ingresses,
+	// routes), which the manager does not cache; nil uses Client.
+	Traffic client.Client
+	// Workers is how many Rollouts are reconciled at once (default 1).
+	Workers  int
 	Recorder events.EventRecorder
 	Now      func() time.Time
 	// Scripts are the users' Lua traffic scripts (nil: the built-in ones).
@@ -81,7 +90,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		u.SetGroupVersionKind(gvk)
 		b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(r.byWorkload(gvk.Kind)))
 	}
-	return b.Named("rollout").Complete(r)
+	return b.Named("rollout").WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Workers)}).Complete(r)
 }
 
 func (r *Reconciler) byWorkload(kind string) handler.MapFunc {
@@ -135,11 +144,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		o.Unsupported = err
 	} else {
-		if err := r.labelWorkload(ctx, ro); err != nil {
-			return reconcile.Result{}, err
-		}
 		if o.Workload, err = adapter.Observe(ctx); err != nil {
 			return reconcile.Result{}, err
+		}
+		if o.Workload == nil || !o.Workload.Labelled {
+			// Not labelled yet, or not in the cache (which holds labelled
+			// workloads only): labelling it brings it in and reconciles the
+			// Rollout again.
+			if labelled, err := r.labelWorkload(ctx, ro); err != nil || labelled {
+				return reconcile.Result{}, err
+			}
 		}
 	}
 	if o.Runs, err = r.listRuns(ctx, ro); err != nil {
@@ -167,24 +181,30 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
 }
 
-// labelWorkload puts the workload-type label on the workload, so that the
-// freeze webhook (whose objectSelector requires it) sees its updates.
-func (r *Reconciler) labelWorkload(ctx context.Context, ro *v1beta1.Rollout) error {
+// labelWorkload puts the workload-type label on the workload, read live,
+// so that the manager's cache (cache.go in the manager) and the freeze
+// webhook (whose objectSelector requires it) see it; it reports whether it
+// labelled it now.
+func (r *Reconciler) labelWorkload(ctx context.Context, ro *v1beta1.Rollout) (bool, error) {
 	ref := ro.Spec.WorkloadRef
 	value := workload.TypeLabelValue(ref.Kind)
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil || value == "" {
-		return err
+		return false, err
 	}
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(gv.WithKind(ref.Kind))
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, meta); err != nil {
-		return client.IgnoreNotFound(err)
+	live := r.Live
+	if live == nil {
+		live = r.Client
+	}
+	if err := live.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, meta); err != nil {
+		return false, client.IgnoreNotFound(err)
 	}
 	if meta.Labels[workload.WorkloadTypeLabel] == value {
-		return nil
+		return false, nil
 	}
 	patch := client.MergeFrom(meta.DeepCopy())
 	metav1.SetMetaDataLabel(&meta.ObjectMeta, workload.WorkloadTypeLabel, value)
-	return r.Client.Patch(ctx, meta, patch)
+	return true, r.Client.Patch(ctx, meta, patch)
 }

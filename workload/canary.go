@@ -94,6 +94,7 @@ func (a *CanaryDeployment) Observe(ctx context.Context) (*Info, error) {
 		Settled:        d.Status.ObservedGeneration >= d.Generation,
 		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,
 		Controlled:     d.Annotations[ControlInfoAnnotation] != "",
+		Labelled:       d.Labels[WorkloadTypeLabel] != "",
 	}
 	if info.StableRevision == "" {
 		info.StableRevision = s.newestOldHash()
@@ -158,9 +159,11 @@ func (a *CanaryDeployment) Release(ctx context.Context, b Batch) error {
 		c := a.canaryTemplate(d)
 		c.GenerateName = d.Name + "-"
 		c.Namespace = d.Namespace
-		c.Labels = map[string]string{CanaryDeploymentLabel: d.Name}
+		// The workload-type label keeps it in the manager's cache, which
+		// holds the workloads Sluice manages only.
+		c.Labels = map[string]string{CanaryDeploymentLabel: d.Name, WorkloadTypeLabel: TypeLabelValue("Deployment")}
 		for k, v := range d.Labels {
-			if k != StableRevisionLabel && k != WorkloadTypeLabel {
+			if k != StableRevisionLabel {
 				c.Labels[k] = v
 			}
 		}

@@ -65,22 +65,20 @@ func (a *Deployment) load(ctx context.Context) (*deploymentState, error) {
 	if err := a.Client.List(ctx, &list, client.InNamespace(d.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, err
 	}
-	s := &deploymentState{d: d}
+	// The new ReplicaSet is the one labelled with the template's hash (the
+	// Deployment controller names and labels its ReplicaSets by it), so
+	// the manager's cache need not keep ReplicaSets' pod templates.
+	s := &deploymentState{d: d, newHash: TemplateHash(&d.Spec.Template, d.Status.CollisionCount)}
 	for i := range list.Items {
 		rs := &list.Items[i]
 		if owner := metav1.GetControllerOf(rs); owner == nil || owner.UID != d.UID {
 			continue
 		}
-		if s.newRS == nil && EqualIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
+		if s.newRS == nil && rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == s.newHash {
 			s.newRS = rs
 			continue
 		}
 		s.oldRSs = append(s.oldRSs, rs)
-	}
-	if s.newRS != nil {
-		s.newHash = s.newRS.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-	} else {
-		s.newHash = TemplateHash(&d.Spec.Template, d.Status.CollisionCount)
 	}
 	return s, nil
 }
@@ -104,6 +102,7 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 		Settled:        d.Status.ObservedGeneration >= d.Generation,
 		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,
 		Controlled:     d.Annotations[ControlInfoAnnotation] != "",
+		Labelled:       d.Labels[WorkloadTypeLabel] != "",
 	}
 	info.StableRevision = d.Labels[StableRevisionLabel]
 	if info.StableRevision == "" {

@@ -38,7 +38,7 @@ func releasing(stableSpec, stableReady, newSpec, newReady int32) (*appsv1.Deploy
 	}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "d-uid", Generation: 3,
-			Labels:      map[string]string{StableRevisionLabel: "v1hash"},
+			Labels:      map[string]string{},
 			Annotations: map[string]string{InProgressingAnnotation: `{"rolloutName":"web"}`, ControlInfoAnnotation: "{}"}},
 		Spec: appsv1.DeploymentSpec{Replicas: &ten, Paused: true, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: tmpl("demo:v2"), Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}},
@@ -57,7 +57,9 @@ func releasing(stableSpec, stableReady, newSpec, newReady int32) (*appsv1.Deploy
 			Status: appsv1.ReplicaSetStatus{Replicas: spec, ReadyReplicas: ready, AvailableReplicas: ready},
 		}
 	}
-	return d, rs("v1hash", "demo:v1", stableSpec, stableReady, "1"), rs("v2hash", "demo:v2", newSpec, newReady, "2")
+	v1, v2 := tmpl("demo:v1"), tmpl("demo:v2")
+	d.Labels[StableRevisionLabel] = TemplateHash(&v1, nil)
+	return d, rs(TemplateHash(&v1, nil), "demo:v1", stableSpec, stableReady, "1"), rs(TemplateHash(&v2, nil), "demo:v2", newSpec, newReady, "2")
 }
 
 func replicasOfRS(t *testing.T, c client.Client, name string) int32 {
@@ -76,7 +78,8 @@ func TestDeploymentObserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Info{Replicas: 10, Frozen: true, StableRevision: "v1hash", UpdateRevision: "v2hash", PodRevision: "v2hash",
+	v1, v2 := stable.Labels[appsv1.DefaultDeploymentUniqueLabelKey], next.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	want := Info{Replicas: 10, Frozen: true, StableRevision: v1, UpdateRevision: v2, PodRevision: v2,
 		Updated: 4, UpdatedReady: 3, Others: 7, Settled: true, Controlled: true, RevisionLabel: "pod-template-hash"}
 	info.Unready = nil // named from pods, which this test has none of
 	if !equality.Semantic.DeepEqual(*info, want) {
@@ -98,25 +101,29 @@ func TestDeploymentRelease(t *testing.T) {
 		wantErr              error
 	}{
 		{name: "the new ReplicaSet grows within maxSurge, the stable one shrinks within maxUnavailable",
-			stable: [2]int32{9, 9}, next: [2]int32{1, 1}, batch: Batch{Index: 2, Updated: 5, Revision: "v2hash"}, wantStable: 7, wantNext: 4},
+			stable: [2]int32{9, 9}, next: [2]int32{1, 1}, batch: Batch{Index: 2, Updated: 5, Revision: "v2"}, wantStable: 7, wantNext: 4},
 		{name: "a forward batch never removes new pods (an earlier step replayed)",
-			stable: [2]int32{5, 5}, next: [2]int32{5, 5}, batch: Batch{Index: 1, Updated: 1, Revision: "v2hash"}, wantStable: 5, wantNext: 5},
+			stable: [2]int32{5, 5}, next: [2]int32{5, 5}, batch: Batch{Index: 1, Updated: 1, Revision: "v2"}, wantStable: 5, wantNext: 5},
 		{name: "a shrinking batch does, within maxUnavailable",
-			stable: [2]int32{5, 5}, next: [2]int32{5, 5}, batch: Batch{Index: 1, Updated: 1, Revision: "v2hash", Shrink: true}, wantStable: 8, wantNext: 3},
+			stable: [2]int32{5, 5}, next: [2]int32{5, 5}, batch: Batch{Index: 1, Updated: 1, Revision: "v2", Shrink: true}, wantStable: 8, wantNext: 3},
 		{name: "a batch for another revision is refused",
-			stable: [2]int32{9, 9}, next: [2]int32{1, 1}, batch: Batch{Index: 2, Updated: 5, Revision: "v3hash"}, wantStable: 9, wantNext: 1, wantErr: ErrRevisionChanged},
+			stable: [2]int32{9, 9}, next: [2]int32{1, 1}, batch: Batch{Index: 2, Updated: 5, Revision: "v3"}, wantStable: 9, wantNext: 1, wantErr: ErrRevisionChanged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, stable, next := releasing(tc.stable[0], tc.stable[1], tc.next[0], tc.next[1])
 			c := fakeClient(t, d, stable, next)
 			a := &Deployment{Client: c, Key: key, RolloutName: "web"}
-			if err := a.Release(ctx, tc.batch); !errors.Is(err, tc.wantErr) {
+			b := tc.batch
+			if b.Revision == "v2" {
+				b.Revision = next.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+			}
+			if err := a.Release(ctx, b); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Release: %v, want %v", err, tc.wantErr)
 			}
-			if got := replicasOfRS(t, c, "web-v1hash"); got != tc.wantStable {
+			if got := replicasOfRS(t, c, stable.Name); got != tc.wantStable {
 				t.Errorf("stable ReplicaSet %d, want %d", got, tc.wantStable)
 			}
-			if got := replicasOfRS(t, c, "web-v2hash"); got != tc.wantNext {
+			if got := replicasOfRS(t, c, next.Name); got != tc.wantNext {
 				t.Errorf("new ReplicaSet %d, want %d", got, tc.wantNext)
 			}
 		})
@@ -130,10 +137,10 @@ func TestDeploymentReleaseWaitsForItsController(t *testing.T) {
 	d.Generation = 4 // a template written, not yet observed
 	c := fakeClient(t, d, stable, next)
 	a := &Deployment{Client: c, Key: client.ObjectKey{Namespace: "ns", Name: "web"}}
-	if err := a.Release(context.Background(), Batch{Index: 2, Updated: 5, Revision: "v2hash"}); !errors.Is(err, ErrRevisionChanged) {
+	if err := a.Release(context.Background(), Batch{Index: 2, Updated: 5, Revision: next.Labels[appsv1.DefaultDeploymentUniqueLabelKey]}); !errors.Is(err, ErrRevisionChanged) {
 		t.Fatalf("Release: %v, want %v", err, ErrRevisionChanged)
 	}
-	if got := replicasOfRS(t, c, "web-v2hash"); got != 1 {
+	if got := replicasOfRS(t, c, next.Name); got != 1 {
 		t.Errorf("new ReplicaSet scaled to %d before its Deployment was observed", got)
 	}
 }
@@ -155,7 +162,7 @@ func TestScaleReplicaSetIsConditional(t *testing.T) {
 	if err := scaleReplicaSet(ctx, c, stale, 1); !apierrors.IsConflict(err) {
 		t.Fatalf("a write from a stale copy: %v, want a conflict", err)
 	}
-	if got := replicasOfRS(t, c, "web-v2hash"); got != 6 {
+	if got := replicasOfRS(t, c, next.Name); got != 6 {
 		t.Errorf("new ReplicaSet %d, want the newer 6", got)
 	}
 }

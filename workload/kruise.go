@@ -146,6 +146,7 @@ func (a *Partitioned) Observe(ctx context.Context) (*Info, error) {
 		UpdateRevision: shape.podRevision(update),
 		PodRevision:    shape.podRevision(update),
 		Controlled:     u.GetAnnotations()[ControlInfoAnnotation] != "",
+		Labelled:       u.GetLabels()[WorkloadTypeLabel] != "",
 		RolloutID:      u.GetLabels()[RolloutIDLabel],
 		Updated:        updated,
 		UpdatedReady:   nestedInt32(u, "status", "updatedReadyReplicas"),

@@ -52,6 +52,7 @@ func (a *StatefulSet) Observe(ctx context.Context) (*Info, error) {
 		Settled:        s.Status.ObservedGeneration >= s.Generation,
 		RevisionLabel:  appsv1.ControllerRevisionHashLabelKey,
 		Controlled:     s.Annotations[ControlInfoAnnotation] != "",
+		Labelled:       s.Labels[WorkloadTypeLabel] != "",
 	}
 	pods, err := a.pods(ctx, s)
 	if err != nil {

@@ -74,6 +74,9 @@ type Info struct {
 	// Controlled is true once Prepare has taken control (the workload
 	// carries ControlInfoAnnotation).
 	Controlled bool
+	// Labelled is true when the workload carries WorkloadTypeLabel, which
+	// the freeze webhook and the manager's cache select by.
+	Labelled bool
 }
 
 // Batch is the target of one step.

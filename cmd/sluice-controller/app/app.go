@@ -73,6 +73,10 @@ type options struct {
 	certCheckInterval       time.Duration
 	prometheusAddress       string
 	prometheusAuth          analysisv1alpha1.PrometheusAuthentication
+	rolloutWorkers          int
+	analysisRunWorkers      int
+	kubeAPIQPS              float64
+	kubeAPIBurst            int
 }
 
 // UsageError is a command line that cannot work: the program should say so
@@ -125,6 +129,10 @@ func Run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.prometheusAuth.UsernameKey, "prometheus-auth-username-key", "", "key of --prometheus-auth-secret holding a basic-auth username")
 	fs.StringVar(&o.prometheusAuth.PasswordKey, "prometheus-auth-password-key", "", "key of --prometheus-auth-secret holding a basic-auth password")
 	fs.StringVar(&o.prometheusAuth.CAKey, "prometheus-auth-ca-key", "", "key of --prometheus-auth-secret holding a PEM CA bundle for --prometheus-address")
+	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 4, "how many Rollouts are reconciled at once")
+	fs.IntVar(&o.analysisRunWorkers, "analysisrun-workers", 4, "how many AnalysisRuns are measured at once")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "requests per second the manager may send to the API server, on average")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "requests the manager may send to the API server in a burst")
 	// --kubeconfig, read by ctrl.GetConfig.
 	config.RegisterFlags(fs)
 	zapOpts := zap.Options{}
@@ -160,6 +168,10 @@ func (o *options) validate() error {
 		return errors.New("--prometheus-auth-username-key and --prometheus-auth-password-key go together")
 	case o.servicePort < 1 || o.servicePort > 65535:
 		return fmt.Errorf("--webhook-service-port %d is not a port", o.servicePort)
+	case o.rolloutWorkers < 1 || o.analysisRunWorkers < 1:
+		return errors.New("--rollout-workers and --analysisrun-workers must be at least 1")
+	case o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1:
+		return errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1")
 	}
 	return nil
 }
@@ -182,8 +194,10 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("no Kubernetes configuration (set --kubeconfig outside a cluster): %w", err)
 	}
 	cfg.UserAgent = "sluice-controller"
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
 	scheme := Scheme()
-	if err := waitForAPIs(ctx, cfg, log); err != nil {
+	kruiseKinds, err := waitForAPIs(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
 
@@ -193,6 +207,7 @@ func run(ctx context.Context, o options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   cacheOptions(kruiseKinds),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -277,10 +292,19 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := (&rollout.Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder}).SetupWithManager(mgr); err != nil {
+	// The traffic calls read and write Services and routing objects
+	// directly: the manager does not cache them (cache.go).
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
 		return err
 	}
-	ao := analysisrun.Options{PrometheusAddress: o.prometheusAddress}
+	if err := (&rollout.Reconciler{
+		Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Traffic: direct, Workers: o.rolloutWorkers,
+		Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	ao := analysisrun.Options{PrometheusAddress: o.prometheusAddress, MaxConcurrentReconciles: o.analysisRunWorkers}
 	if o.prometheusAuth.SecretName != "" {
 		ao.PrometheusAuthentication, ao.PrometheusAuthNamespace = &o.prometheusAuth, o.namespace
 	}
