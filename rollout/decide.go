@@ -263,6 +263,7 @@ func (x *decider) resetTo(i int32) {
 	x.cs.ObservedRolloutID = x.Workload.RolloutID
 	x.cs.CanaryReplicas, x.cs.CanaryReadyReplicas = 0, 0
 	x.release().Batch = &v1beta1.BatchStatus{Step: 0, Replicas: 0, Shrink: true}
+	x.release().Outcome = "" // a new release (or a retry) has none yet
 	x.enterStep(i)
 }
 
@@ -321,6 +322,7 @@ func (x *decider) roll() {
 		x.aborted()
 		return
 	}
+	x.checkApproval()
 	x.overrideApproval()
 	if !x.background() {
 		return
@@ -332,6 +334,25 @@ func (x *decider) roll() {
 	// moves one state forward; no state repeats, so this ends.
 	for pass := 0; pass < 8 && x.step(); pass++ {
 	}
+}
+
+// checkApproval honours a StepReady patched onto the progress (what
+// kubectl-kruise rollout approve sends) only where the release waits for a
+// person: a paused step, or a step held by its analysis' verdict. Anywhere
+// else (pods coming up, an analysis still measuring) it would skip what
+// the step waits for, so the state Sluice last wrote is restored: the
+// top-level status.currentStepState, which kubectl-kruise does not patch.
+func (x *decider) checkApproval() {
+	cs := x.cs
+	wrote := x.Rollout.Status.CurrentStepState
+	if cs.CurrentStepState != v1beta1.CanaryStepStateReady || wrote == "" || wrote == v1beta1.CanaryStepStateReady || wrote == v1beta1.CanaryStepStatePaused {
+		return
+	}
+	if h := x.Rollout.Status.HoldOf(); h != nil && heldByVerdict(h.Reason) {
+		return
+	}
+	x.event(corev1.EventTypeWarning, "ApprovalIgnored", fmt.Sprintf("step %d is at %s and waits for no approval: the approval is ignored", cs.CurrentStepIndex, wrote))
+	cs.CurrentStepState = wrote
 }
 
 // continuousRelease replaces the release of one revision with that of the

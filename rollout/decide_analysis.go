@@ -79,21 +79,34 @@ func (x *decider) observeRun(step int32) (*analysisv1alpha1.AnalysisRun, *analys
 	if prev != nil && prev.Name == name {
 		rs.Overridden = prev.Overridden
 	}
+	notStarted := condition(&x.d.Status, ConditionAnalysis)
+	if notStarted != nil && (notStarted.Reason != ReasonAnalysisNotStarted || prev == nil || prev.Name != name) {
+		notStarted = nil
+	}
 	if ar == nil {
 		req := RunRequest{Step: step, Attempt: x.analysis().Attempt}
 		x.d.RunsToStart = append(x.d.RunsToStart, req)
 		for _, e := range x.RunErrors {
 			if e.Request == req {
 				why := fmt.Sprintf("%s could not start: %v", runLabel(step, name), e.Err)
-				if c := condition(&x.Rollout.Status, ConditionAnalysis); c == nil || c.Message != why {
+				if notStarted == nil || notStarted.Message != why {
 					x.event(corev1.EventTypeWarning, ReasonAnalysisNotStarted, why)
 				}
 				x.setCondition(ConditionAnalysis, corev1.ConditionFalse, ReasonAnalysisNotStarted, why)
-				rs.Message = why
-				x.waitFor(v1beta1.HoldAnalysisNotStarted, name, "", why)
+				notStarted = condition(&x.d.Status, ConditionAnalysis)
 			}
 		}
+		// The run could not be created before: the release waits for it
+		// with that reason until it exists (it is asked for again each
+		// time, and only its creation ends the hold).
+		if notStarted != nil {
+			rs.Message = notStarted.Message
+			x.waitFor(v1beta1.HoldAnalysisNotStarted, name, "", notStarted.Message)
+		}
 	} else {
+		if notStarted != nil {
+			removeCondition(&x.d.Status, ConditionAnalysis)
+		}
 		rs.Phase, rs.Message = ar.Status.Phase, ar.Status.Message
 		if rs.Phase.Completed() && (prev == nil || prev.Name != name || prev.Phase != rs.Phase) {
 			x.verdictEvent(step, rs)
@@ -136,6 +149,16 @@ var heldBy = map[analysisv1alpha1.AnalysisPhase]v1beta1.HoldReason{
 	analysisv1alpha1.AnalysisFailed:       v1beta1.HoldAnalysisFailedPaused,
 	analysisv1alpha1.AnalysisError:        v1beta1.HoldAnalysisError,
 	analysisv1alpha1.AnalysisInconclusive: v1beta1.HoldAnalysisInconclusive,
+}
+
+// heldByVerdict reports a hold by an analysis verdict (policy Pause).
+func heldByVerdict(r v1beta1.HoldReason) bool {
+	for _, h := range heldBy {
+		if h == r {
+			return true
+		}
+	}
+	return false
 }
 
 // analyseStep runs step i's analysis; it reports whether the step may go

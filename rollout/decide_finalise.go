@@ -79,19 +79,16 @@ func (x *decider) finalise(success bool) {
 // promoted earlier keeps that outcome when it is cleaned up later.
 func (x *decider) ended(outcome v1beta1.ReleaseOutcome, why string) {
 	st := &x.d.Status
-	started := st.Release
-	if last := st.LastRelease; last != nil && started != nil && last.Started != nil && last.Started.Equal(&started.Started) && last.Revision == x.cs.CanaryRevision {
+	rel := x.release()
+	if rel.Outcome != "" {
 		return
 	}
-	rec := &v1beta1.ReleaseRecord{
+	rel.Outcome = outcome
+	started := rel.Started
+	st.LastRelease = &v1beta1.ReleaseRecord{
 		Outcome: outcome, Revision: x.cs.CanaryRevision, StableRevision: x.cs.StableRevision,
-		Step: x.cs.CurrentStepIndex, Ended: x.now(), Message: why,
+		Step: x.cs.CurrentStepIndex, Started: &started, Ended: x.now(), Message: why,
 	}
-	if started != nil {
-		t := started.Started
-		rec.Started = &t
-	}
-	st.LastRelease = rec
 }
 
 // givingBack reports whether there is anything to give back: a frozen

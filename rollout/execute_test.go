@@ -204,3 +204,78 @@ func TestEveryWaitHasAReason(t *testing.T) {
 		}
 	}
 }
+
+// An approval counts only where the release waits for one: patched onto a
+// step whose pods are coming up, or whose analysis still measures, it is
+// ignored (an Event says so) and the step keeps waiting.
+func TestApprovalOnlyWhereOneIsAwaited(t *testing.T) {
+	t.Run("while the batch comes up", func(t *testing.T) {
+		r := inStep(2, v1beta1.CanaryStepStateUpgrade, t0)
+		r.Status.CurrentStepIndex, r.Status.CurrentStepState = 2, v1beta1.CanaryStepStateUpgrade
+		r.Status.CanaryStatus.CurrentStepState = v1beta1.CanaryStepStateReady // the patch
+		d := Decide(Observed{Rollout: r, Workload: frozen(3, 1), Now: t0})
+		if d.Status.CurrentStepIndex != 2 || d.Status.CurrentStepState != v1beta1.CanaryStepStateUpgrade {
+			t.Errorf("went to step %d %s with 1 of 5 pods ready", d.Status.CurrentStepIndex, d.Status.CurrentStepState)
+		}
+		if !slices.ContainsFunc(d.Events, func(e Event) bool { return e.Reason == "ApprovalIgnored" }) {
+			t.Errorf("events %+v", d.Events)
+		}
+	})
+	t.Run("while the analysis measures", func(t *testing.T) {
+		s := newReleaseSim(t, withAnalysis(example1(), errorRate))
+		s.run(atStep(1, v1beta1.CanaryStepStateMetricsAnalysis))
+		s.approve()
+		d := s.reconcile()
+		if d.Status.CurrentStepIndex != 1 || d.Status.CurrentStepState != v1beta1.CanaryStepStateMetricsAnalysis {
+			t.Errorf("an approval skipped the running analysis: step %d %s", d.Status.CurrentStepIndex, d.Status.CurrentStepState)
+		}
+	})
+	t.Run("at a paused step", func(t *testing.T) {
+		s := newReleaseSim(t, example4())
+		s.until(atStep(1, v1beta1.CanaryStepStatePaused))
+		s.approve()
+		if d := s.reconcile(); d.Status.CurrentStepIndex != 2 {
+			t.Errorf("the approval was not honoured: step %d %s", d.Status.CurrentStepIndex, d.Status.CurrentStepState)
+		}
+	})
+}
+
+// A retry started in the same second as the aborted release it restarts
+// is still a release of its own: its end is recorded.
+func TestARetryInTheSameSecondRecordsItsOwnEnd(t *testing.T) {
+	s := newReleaseSim(t, withAnalysis(example1(), errorRate))
+	s.verdict = phases(analysisv1alpha1.AnalysisFailed, 1)
+	s.run(aborted)
+	s.verdict = phases(analysisv1alpha1.AnalysisSuccessful, 0)
+	s.r.Annotations = map[string]string{analysisv1alpha1.RetryAnnotation: "1"}
+	s.now = s.r.Status.LastRelease.Ended.Time // no second has passed
+	s.run(healthy)
+	if l := s.r.Status.LastRelease; l.Outcome != v1beta1.OutcomeCompleted {
+		t.Errorf("lastRelease %+v after the retried release completed", l)
+	}
+}
+
+// A run that cannot be created holds the release with AnalysisNotStarted
+// from one attempt to the next, without flapping through AnalysisRunning
+// (its since, the metric and alerts would start over every time).
+func TestAnalysisNotStartedHolds(t *testing.T) {
+	s := newReleaseSim(t, withAnalysis(example1(), errorRate))
+	s.startErr = errors.New(`AnalysisTemplate "error-rate" not found`)
+	s.run(func(d Decision) bool {
+		h := d.Status.HoldOf()
+		return h != nil && h.Reason == v1beta1.HoldAnalysisNotStarted
+	})
+	since := s.r.Status.HoldOf().Since
+	for range 3 {
+		s.reconcile()
+		if h := s.r.Status.HoldOf(); h.Reason != v1beta1.HoldAnalysisNotStarted || !h.Since.Equal(&since) {
+			t.Fatalf("hold %+v, want AnalysisNotStarted since %s", h, since)
+		}
+	}
+	s.startErr = nil
+	s.verdict = phases(analysisv1alpha1.AnalysisSuccessful, 0)
+	s.run(atStep(2, v1beta1.CanaryStepStateUpgrade))
+	if c := condition(&s.r.Status, ConditionAnalysis); c != nil && c.Reason == ReasonAnalysisNotStarted {
+		t.Errorf("condition %+v once the run exists", c)
+	}
+}

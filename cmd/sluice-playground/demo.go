@@ -157,14 +157,15 @@ func watchRollout(ctx context.Context, p *playground, done func(*v1beta1.Rollout
 }
 
 // progressLine is one line of a release: phase, step, new pods, the
-// step's traffic, the analysis verdict and the message.
+// traffic in force, the analysis verdict and the message.
 func progressLine(r *v1beta1.Rollout) string {
 	st := r.Status
-	steps := r.Spec.Strategy.Canary.Steps
+	steps := r.Spec.Strategy.Steps()
 	line := string(st.Phase)
 	switch reason(r) {
 	case rollout.ReasonAborted:
-		line += fmt.Sprintf(" step %d/%d, aborted: new pods %d, traffic all to stable", st.CurrentStepIndex, len(steps), st.CanaryStatus.CanaryReplicas)
+		pods, _ := st.NewPods()
+		line += fmt.Sprintf(" step %d/%d, aborted: new pods %d, traffic %s", st.CurrentStepIndex, len(steps), pods, trafficOf(st.TrafficOf()))
 	case v1beta1.ProgressingReasonInRolling, v1beta1.ProgressingReasonPaused:
 		line += progress(r)
 	}
@@ -174,16 +175,15 @@ func progressLine(r *v1beta1.Rollout) string {
 	return line
 }
 
-// progress is the step, the new pods, the traffic and the analysis.
+// progress is the step, the new pods, the traffic in force and the
+// analysis.
 func progress(r *v1beta1.Rollout) string {
 	st := r.Status
-	steps := r.Spec.Strategy.Canary.Steps
 	line := ""
-	if cs := st.CanaryStatus; cs != nil && st.Phase == v1beta1.RolloutPhaseProgressing {
-		line += fmt.Sprintf(" step %d/%d %-19s new pods %d/%d ready", st.CurrentStepIndex, len(steps), st.CurrentStepState, cs.CanaryReadyReplicas, cs.CanaryReplicas)
-		if i := st.CurrentStepIndex; i >= 1 && int(i) <= len(steps) {
-			line += "  traffic: " + trafficOf(steps[i-1])
-		}
+	if st.Phase == v1beta1.RolloutPhaseProgressing && st.Progress() != nil {
+		pods, ready := st.NewPods()
+		line += fmt.Sprintf(" step %d/%d %-19s new pods %d/%d ready", st.CurrentStepIndex, len(r.Spec.Strategy.Steps()), st.CurrentStepState, ready, pods)
+		line += "  traffic: " + trafficOf(st.TrafficOf())
 		if a := st.Analysis; a != nil && a.StepRun != nil && st.CurrentStepState == v1beta1.CanaryStepStateMetricsAnalysis {
 			phase := string(a.StepRun.Phase)
 			if phase == "" {
@@ -195,13 +195,15 @@ func progress(r *v1beta1.Rollout) string {
 	return line
 }
 
-func trafficOf(s v1beta1.CanaryStep) string {
+// trafficOf says what the routing in force sends to the new version.
+func trafficOf(t *v1beta1.TrafficStatus) string {
 	switch {
-	case len(s.Matches) > 0 && len(s.Matches[0].Headers) > 0:
-		h := s.Matches[0].Headers[0]
-		return fmt.Sprintf("requests with %s: %s", h.Name, h.Value)
-	case s.Traffic != nil:
-		return *s.Traffic
+	case t == nil:
+		return "all to stable"
+	case t.Weight != nil:
+		return fmt.Sprintf("%d%%", *t.Weight)
+	case len(t.Matches) > 0:
+		return "requests with " + t.Matches[0].String()
 	}
-	return "none"
+	return "all to stable"
 }

@@ -57,6 +57,7 @@ var (
 	abortedDesc     = desc("rollout_aborted", "1 while the release is aborted (by its analysis or a person) and held at the stable revision.")
 	waitingDesc     = desc("rollout_waiting", "1 for what the release in progress waits for: status.release.hold.reason (WaitingForPods, TrafficGracePeriod, AnalysisRunning, TimedPause, WaitingForApproval, PausedBySpec, AnalysisError, Aborted, ...).", "reason")
 	waitingSince    = desc("rollout_waiting_since_seconds", "When the release began to wait for its reason, as a Unix time (status.release.hold.since).", "reason")
+	lastReleaseDesc = desc("rollout_last_release", "1 for how the last release ended (status.lastRelease.outcome: Completed, Promoted, RolledBack, Aborted, Cancelled).", "outcome")
 	metricValueDesc = desc("analysis_metric_value", "The last measured value of an analysis metric of the Rollout's current runs (the first number of the result).", "metric", "run")
 	metricPhaseDesc = desc("analysis_metric_phase", "1 for the phase of an analysis metric of the Rollout's current runs (Running, Successful, Failed, Error, Inconclusive).", "metric", "run", "phase")
 	runPhaseDesc    = desc("analysis_run_phase", "1 for the phase of the Rollout's current runs: kind step or background.", "kind", "phase")
@@ -82,7 +83,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, waitingDesc, waitingSince, metricValueDesc, metricPhaseDesc, runPhaseDesc, thresholdDesc} {
+	for _, d := range []*prometheus.Desc{phaseDesc, stepStateDesc, stepDesc, stepsDesc, weightDesc, replicasDesc, readyDesc, pausedDesc, abortedDesc, waitingDesc, waitingSince, lastReleaseDesc, metricValueDesc, metricPhaseDesc, runPhaseDesc, thresholdDesc} {
 		ch <- d
 	}
 }
@@ -162,6 +163,9 @@ func collectRollout(ch chan<- prometheus.Metric, r *v1beta1.Rollout, runs map[st
 	if hold != nil {
 		gauge(waitingDesc, 1, string(hold.Reason))
 		gauge(waitingSince, float64(hold.Since.Unix()), string(hold.Reason))
+	}
+	if l := st.LastRelease; l != nil {
+		gauge(lastReleaseDesc, 1, string(l.Outcome))
 	}
 
 	var replicas, ready int32

@@ -445,3 +445,13 @@ func TestReleaseDurations(t *testing.T) {
 		}
 	}
 }
+
+// How the last release ended is exported by outcome.
+func TestLastReleaseOutcome(t *testing.T) {
+	r := releasing()
+	r.Status.LastRelease = &v1beta1.ReleaseRecord{Outcome: v1beta1.OutcomeRolledBack}
+	got := gather(t, &Collector{Reader: newClient(t, r)})
+	if v := got[`sluice_rollout_last_release{namespace="shop",outcome="RolledBack",rollout="web"}`]; v != 1 {
+		t.Errorf("last release series = %v, want 1 (%v)", v, got)
+	}
+}

@@ -73,7 +73,8 @@ type Hold struct {
 	Reason HoldReason `json:"reason"`
 	// Since is when the release began to wait for this reason at this step.
 	Since metav1.Time `json:"since"`
-	// Step is the 1-based step the release is at (0 while finalising).
+	// Step is the 1-based step the release is at (where it was while
+	// finalising).
 	// +optional
 	Step int32 `json:"step,omitempty"`
 	// Until is when a timed wait ends (TimedPause, TrafficGracePeriod) or
@@ -127,6 +128,11 @@ type ReleaseStatus struct {
 	// the stable version.
 	// +optional
 	Traffic *TrafficStatus `json:"traffic,omitempty"`
+	// Outcome is set once the release has ended while it is still being
+	// cleaned up (aborted and held, promoted and finalising): its record
+	// in lastRelease is not rewritten by the cleanup.
+	// +optional
+	Outcome ReleaseOutcome `json:"outcome,omitempty"`
 }
 
 // BatchStatus is the batch the workload is held to: the controller moves
