@@ -106,7 +106,7 @@ func validateMetric(m *analysisv1alpha1.Metric, declared map[string]string, path
 		}
 		// Conditions may use args too ("result[0] < {{ .args.threshold }}").
 		builtins, args := query.Placeholders(declared, "1")
-		rendered, err := query.Render(src, builtins, args)
+		rendered, err := query.RenderCondition(src, builtins, args)
 		if err == nil {
 			_, err = condition.Compile(rendered)
 			if err != nil {
