@@ -1,12 +1,20 @@
 package admission
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
 
+	"github.com/sluicehq/sluice/analysis/admission/admissiontest"
 	"github.com/sluicehq/sluice/analysis/condition"
 	"github.com/sluicehq/sluice/analysis/query"
 	"github.com/sluicehq/sluice/analysis/run"
@@ -96,4 +104,44 @@ func requireFields(t *testing.T, errs field.ErrorList, prefix string) {
 			t.Fatalf("error without a field path under %s: %v", prefix, e)
 		}
 	}
+}
+
+// FuzzTemplateValidatorHandle sends the template webhook requests whose
+// object is fuzzed JSON, as an AnalysisTemplate or a
+// ClusterAnalysisTemplate, created, updated or deleted: each is allowed,
+// refused as undecodable with a message, or denied with causes that name
+// fields; never a panic. The seeds are the templates of docs/.
+func FuzzTemplateValidatorHandle(f *testing.F) {
+	b, err := os.ReadFile("../../docs/examples/error-rate-template.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	errorRate, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for sel := range uint8(6) {
+		f.Add(errorRate, sel)
+	}
+	f.Add([]byte(`{"spec":{"args":[{"name":"namespace"}],"metrics":[{"name":"m","successCondition":"result[0] < {{ .args.x }}","provider":{"prometheus":{"query":"up{a='{{ .namespace }}'}"}}}]}}`), uint8(0))
+	f.Add([]byte(`{"spec":{"metrics":[{"name":"m","baseline":{"query":"x"},"provider":{}}]}}`), uint8(1))
+	f.Add([]byte(`{"spec":`), uint8(0))
+
+	scheme := runtime.NewScheme()
+	if err := analysisv1alpha1.AddToScheme(scheme); err != nil {
+		f.Fatal(err)
+	}
+	v := &TemplateValidator{Decoder: admission.NewDecoder(scheme)}
+	kinds := []string{"AnalysisTemplate", "ClusterAnalysisTemplate"}
+	ops := []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete}
+	f.Fuzz(func(t *testing.T, object []byte, sel uint8) {
+		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			UID:       "fuzz",
+			Kind:      metav1.GroupVersionKind{Group: analysisv1alpha1.GroupVersion.Group, Version: "v1alpha1", Kind: kinds[sel%2]},
+			Namespace: "default", Name: "error-rate",
+			Operation: ops[(sel/2)%3],
+			Object:    runtime.RawExtension{Raw: object},
+		}}
+		admissiontest.CheckResponse(t, v.Handle(context.Background(), req))
+	})
 }
