@@ -25,7 +25,30 @@ PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 BENCH_RELEASES ?= 20
 BENCH_FAILURES ?= 5
 
-.PHONY: all build generate verify helm test unit e2e tools demo demo-down bench clean
+# The fuzz targets, as package:Target (see docs/reliability.md). make fuzz
+# runs each for FUZZTIME, one after the other; make fuzz-short, part of
+# make test, for FUZZTIME_SHORT. go test -fuzz takes one target of one
+# package at a time, and -run must select it too, or the package's other
+# tests and targets run first.
+FUZZ_TARGETS := \
+	./analysis/condition:FuzzCondition \
+	./analysis/query:FuzzRender \
+	./analysis/admission:FuzzAdmissionAgreesWithRun \
+	./analysis/admission:FuzzTemplateValidatorHandle \
+	./traffic/script:FuzzRun \
+	./traffic/script:FuzzObjectRoundTrip \
+	./api/rollouts/v1alpha1:FuzzRoundTripV1beta1 \
+	./api/rollouts/v1alpha1:FuzzRoundTripV1alpha1 \
+	./rollout/admission:FuzzValidatorHandle \
+	./rollout/admission:FuzzValidateSpec \
+	./workload/freeze:FuzzFreezeHandle \
+	./rollout:FuzzDecide
+FUZZTIME ?= 60s
+FUZZTIME_SHORT ?= 2s
+# Minimising an interesting input can take the whole run: bound it.
+FUZZMINIMIZETIME ?= 10s
+
+.PHONY: all build generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench clean
 
 all: build
 
@@ -70,12 +93,29 @@ helm: $(HELM)
 unit:
 	set -o pipefail; go test -count=1 -json ./... | $(NOSKIP)
 
+## fuzz: every fuzz target for FUZZTIME (60s) each; a failing input is
+## written to the package's testdata/fuzz/<Target>/ (docs/reliability.md)
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME) FUZZ_MINIMIZE=$(FUZZMINIMIZETIME)
+
+## fuzz-short: every fuzz target for FUZZTIME_SHORT (2s) each
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME_SHORT) FUZZ_MINIMIZE=1s
+
+fuzz-run:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZ_FOR)"; \
+		go test -run "^$$name\$$" -fuzz "^$$name\$$" -fuzztime $(FUZZ_FOR) -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg; \
+	done
+
 ## e2e: end-to-end tests against a real local control plane; no test may skip
 e2e: tools
 	set -o pipefail; go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
 
-## test: verify, the chart, unit and e2e — what CI runs
-test: verify helm unit e2e
+## test: verify, the chart, unit (with the fuzz seed corpora), a short
+## run of every fuzz target, and e2e — what CI runs
+test: verify helm unit fuzz-short e2e
 
 ## bench: benchmarks, which report and never fail on a slow machine: condition
 ## evaluation; then, on a local control plane with Prometheus, the controller's

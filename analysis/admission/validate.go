@@ -106,7 +106,7 @@ func validateMetric(m *analysisv1alpha1.Metric, declared map[string]string, path
 		}
 		// Conditions may use args too ("result[0] < {{ .args.threshold }}").
 		builtins, args := query.Placeholders(declared, "1")
-		rendered, err := query.Render(src, builtins, args)
+		rendered, err := query.RenderCondition(src, builtins, args)
 		if err == nil {
 			_, err = condition.Compile(rendered)
 			if err != nil {
@@ -127,7 +127,8 @@ type TemplateLookup func(ref analysisv1alpha1.AnalysisTemplateRef) (*analysisv1a
 
 // ValidateRolloutAnalysis checks the analysis a Rollout asks for: the
 // templates exist, every arg they need is given, every arg given is
-// used by some template.
+// used by some template; then that the run can be built from them as the
+// controller will build it (see validateRun).
 func ValidateRolloutAnalysis(a *analysisv1alpha1.RolloutAnalysis, lookup TemplateLookup, path *field.Path) field.ErrorList {
 	if a == nil {
 		return nil
@@ -138,9 +139,12 @@ func ValidateRolloutAnalysis(a *analysisv1alpha1.RolloutAnalysis, lookup Templat
 		if query.IsBuiltin(arg.Name) {
 			errs = append(errs, field.Invalid(path.Child("args").Index(i).Child("name"), arg.Name, "is a built-in arg, set by Sluice: remove it"))
 		}
-		given[arg.Name] = true
+		// An arg without a value gives nothing: the template's default
+		// applies, as when the run is built.
+		given[arg.Name] = arg.Value != nil
 	}
 	declared := map[string]bool{}
+	var specs []analysisv1alpha1.AnalysisTemplateSpec
 	if len(a.Templates) == 0 {
 		errs = append(errs, field.Required(path.Child("templates"), "name at least one AnalysisTemplate"))
 	}
@@ -158,6 +162,7 @@ func ValidateRolloutAnalysis(a *analysisv1alpha1.RolloutAnalysis, lookup Templat
 			errs = append(errs, field.NotFound(p, ref.TemplateName+": no AnalysisTemplate of that name in this namespace; create it first (or set clusterScope: true for a ClusterAnalysisTemplate)"))
 			continue
 		}
+		specs = append(specs, *spec)
 		for _, arg := range spec.Args {
 			declared[arg.Name] = true
 			if arg.Value == nil && !given[arg.Name] {
@@ -170,6 +175,9 @@ func ValidateRolloutAnalysis(a *analysisv1alpha1.RolloutAnalysis, lookup Templat
 		if !declared[arg.Name] && !query.IsBuiltin(arg.Name) && len(errs) == 0 {
 			errs = append(errs, field.Invalid(path.Child("args").Index(i).Child("name"), arg.Name, "no referenced template declares this arg: fix the name or remove it"))
 		}
+	}
+	if len(errs) == 0 {
+		errs = validateRun(a, specs, path)
 	}
 	return errs
 }

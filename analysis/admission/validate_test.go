@@ -114,3 +114,85 @@ func TestValidateRolloutAnalysis(t *testing.T) {
 		t.Fatalf("got %v", errs)
 	}
 }
+
+// What building the run would find wrong is found at admission, on the
+// field to fix: a value the template cannot take, args that resolve two
+// ways, a metric defined twice.
+func TestValidateRolloutAnalysisBuildsTheRun(t *testing.T) {
+	str := func(s string) *string { return &s }
+	templates := map[string]*analysisv1alpha1.AnalysisTemplateSpec{
+		"limit": spec(t, `
+args: [{name: limit}]
+metrics:
+- name: errors
+  successCondition: result[0] < {{ .args.limit }}
+  provider: {prometheus: {query: 'sum(rate(x[1m])) > {{ .args.limit }}'}}`),
+		"codes": spec(t, `
+args: [{name: codes, value: "5.."}, {name: window, value: 1m}]
+metrics:
+- name: codes
+  successCondition: "true"
+  provider: {prometheus: {query: 'sum(rate(x{code=~"{{ .args.codes }}"}[{{ .args.window }}]))'}}`),
+		"window-5m": spec(t, `
+args: [{name: window, value: 5m}]
+metrics:
+- name: latency
+  successCondition: "true"
+  provider: {prometheus: {query: 'rate(x[{{ .args.window }}])'}}`),
+		"codes-again": spec(t, `
+metrics:
+- name: codes
+  successCondition: "true"
+  provider: {prometheus: {query: up}}`),
+	}
+	lookup := func(ref analysisv1alpha1.AnalysisTemplateRef) (*analysisv1alpha1.AnalysisTemplateSpec, error) {
+		return templates[ref.TemplateName], nil
+	}
+	path := field.NewPath("spec", "strategy", "canary", "steps").Index(0).Child("analysis")
+	refs := func(names ...string) []analysisv1alpha1.AnalysisTemplateRef {
+		var out []analysisv1alpha1.AnalysisTemplateRef
+		for _, n := range names {
+			out = append(out, analysisv1alpha1.AnalysisTemplateRef{TemplateName: n})
+		}
+		return out
+	}
+	cases := []struct {
+		name      string
+		analysis  analysisv1alpha1.RolloutAnalysis
+		wantField string
+		wantText  string
+	}{
+		{name: "a number", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("limit"), Args: []analysisv1alpha1.Argument{{Name: "limit", Value: str("0.05")}}}},
+		{name: "an expression where the query wants a number", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("limit"), Args: []analysisv1alpha1.Argument{{Name: "limit", Value: str("1 or vector(1)")}}},
+			wantField: "spec.strategy.canary.steps[0].analysis.args[0].value", wantText: "stands outside quotes"},
+		{name: "an expression where the condition wants a number", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("limit"), Args: []analysisv1alpha1.Argument{{Name: "limit", Value: str("1 || true")}}},
+			wantField: "spec.strategy.canary.steps[0].analysis.args[0].value", wantText: `template "limit", metric "errors", successCondition: {{.args.limit}} is "1 || true": is not a number`},
+		{name: "a quote inside a matcher is only text", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("codes"), Args: []analysisv1alpha1.Argument{{Name: "codes", Value: str(`5.."} or vector(1) #`)}}}},
+		{name: "a regular expression that does not compile", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("codes"), Args: []analysisv1alpha1.Argument{{Name: "codes", Value: str("5(")}}},
+			wantField: "spec.strategy.canary.steps[0].analysis.args", wantText: "with the args given here, template \"codes\", metric \"codes\", provider.prometheus.query does not parse"},
+		{name: "an arg without a value gives nothing", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("limit"), Args: []analysisv1alpha1.Argument{{Name: "limit"}}},
+			wantField: "spec.strategy.canary.steps[0].analysis.args", wantText: `needs arg "limit"`},
+		{name: "two defaults for one arg", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("codes", "window-5m")},
+			wantField: "spec.strategy.canary.steps[0].analysis.args", wantText: `templates "codes" and "window-5m" give arg "window" different defaults ("1m" and "5m")`},
+		{name: "two defaults, one value given", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("codes", "window-5m"), Args: []analysisv1alpha1.Argument{{Name: "window", Value: str("2m")}}}},
+		{name: "a metric defined twice", analysis: analysisv1alpha1.RolloutAnalysis{Templates: refs("codes", "codes-again")},
+			wantField: "spec.strategy.canary.steps[0].analysis.templates[1].templateName", wantText: `metric "codes" is also defined by template "codes"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := ValidateRolloutAnalysis(&tc.analysis, lookup, path)
+			if tc.wantField == "" {
+				if len(errs) > 0 {
+					t.Fatalf("want valid, got %v", errs)
+				}
+				return
+			}
+			for _, e := range errs {
+				if e.Field == tc.wantField && strings.Contains(e.Error(), tc.wantText) {
+					return
+				}
+			}
+			t.Fatalf("want an error on %s containing %q, got %v", tc.wantField, tc.wantText, errs)
+		})
+	}
+}

@@ -10,9 +10,15 @@
 //	asFloat(x)    x as a float64 (numbers and numeric strings)
 //	asInt(x)      x as an int (numbers and numeric strings)
 //
-// plus expr's builtins (len, all, any, filter, map, ...). Unlike Argo
-// Rollouts, default really looks at x: default(result[0], 0) < 0.05 is the
-// idiom for "NaN counts as zero".
+// plus expr's builtins for numbers and lists (len, all, any, filter, map,
+// reduce, sum, mean, ...; see allowedBuiltins). Unlike Argo Rollouts,
+// default really looks at x: default(result[0], 0) < 0.05 is the idiom
+// for "NaN counts as zero".
+//
+// A condition is written by whoever may create an AnalysisTemplate and
+// runs inside the controller, so it is contained (see limits.go): its size,
+// the work and the time one evaluation may take and the strings it may
+// build are bounded, and going over a bound is an error, never a hang.
 package condition
 
 import (
@@ -22,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -29,10 +36,12 @@ import (
 type Program struct {
 	source  string
 	program *vm.Program
+	limits  Limits
 }
 
 // environment is what every condition sees. Result is typed `any` so that
-// expressions type-check against scalars and lists alike.
+// expressions type-check against scalars and lists alike. The meter's
+// hooks, which Compile patches in, are its methods (see limits.go).
 type environment struct {
 	Result  any                        `expr:"result"`
 	IsNaN   func(any) bool             `expr:"isNaN"`
@@ -40,34 +49,50 @@ type environment struct {
 	Default func(any, any) any         `expr:"default"`
 	AsFloat func(any) (float64, error) `expr:"asFloat"`
 	AsInt   func(any) (int, error)     `expr:"asInt"`
+	meter   *meter
 }
 
-func env(result any) environment {
-	return environment{Result: result, IsNaN: isNaN, IsInf: isInf, Default: defaultOf, AsFloat: asFloat, AsInt: asInt}
+func env(result any, l Limits) environment {
+	return environment{Result: result, IsNaN: isNaN, IsInf: isInf, Default: defaultOf, AsFloat: asFloat, AsInt: asInt,
+		meter: newMeter(l, result)}
 }
 
-// Compile parses and type-checks a condition. The error says where the
-// expression is wrong.
+// Compile parses and type-checks a condition with the DefaultLimits. The
+// error says where the expression is wrong.
 func Compile(source string) (*Program, error) {
-	p, err := expr.Compile(source, expr.Env(env(nil)), expr.AsBool())
+	return DefaultLimits.Compile(source)
+}
+
+// Compile parses and type-checks a condition with these limits.
+func (l Limits) Compile(source string) (*Program, error) {
+	patch := &meterPatch{}
+	opts := []expr.Option{expr.Env(env(nil, l)), expr.AsBool(), expr.MaxNodes(l.MaxNodes), expr.Patch(patch)}
+	for _, name := range disabledBuiltins() {
+		opts = append(opts, expr.DisableBuiltin(name))
+	}
+	p, err := expr.Compile(source, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Program{source: source, program: p}, nil
+	if patch.err != nil {
+		return nil, patch.err.Bind(file.NewSource(source))
+	}
+	return &Program{source: source, program: p, limits: l}, nil
 }
 
 // String returns the condition's source.
 func (p *Program) String() string { return p.source }
 
 // Eval runs the condition on a measured result. A runtime error (an index
-// out of range, a type mismatch) is returned, never a panic.
+// out of range, a type mismatch, a limit exceeded) is returned, never a
+// panic.
 func (p *Program) Eval(result any) (ok bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("evaluating %q: %v", p.source, r)
 		}
 	}()
-	out, err := expr.Run(p.program, env(result))
+	out, err := expr.Run(p.program, env(result, p.limits))
 	if err != nil {
 		return false, fmt.Errorf("evaluating %q: %w", p.source, err)
 	}

@@ -1,18 +1,19 @@
-// Package query renders the PromQL of analysis metrics from Go templates and
-// checks that the result parses.
+// Package query renders the PromQL of analysis metrics, and the args in
+// their conditions, from Go templates, and checks that the result parses.
 //
 // A query sees the template's args as {{ .args.NAME }} and the built-ins as
 // {{ .namespace }}, {{ .rollout }}, {{ .workload }}, {{ .service }},
 // {{ .ingress }}, {{ .stableRevision }}, {{ .canaryRevision }} and
-// {{ .step }}. Every value is escaped for a double-quoted PromQL string, so
-// a value can never end a label matcher early.
+// {{ .step }}. A value is written for the place it lands in (see Render),
+// so that no value, whoever gives it, can end a label matcher or add to
+// the query: it is only ever the string, number, duration or name the
+// template put it in.
 package query
 
 import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/template"
 
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -42,27 +43,31 @@ func IsBuiltin(name string) bool {
 	return false
 }
 
-// Render fills a query template. builtins holds the built-in values and
-// args the user's; a reference to anything missing is an error.
+// Render fills a PromQL query template. builtins holds the built-in values
+// and args the user's; a reference to anything missing is an error. Each
+// printed value is written for where it lands in the query:
+//   - inside a "double" or 'single'-quoted string: escaped, so the string
+//     holds exactly the value;
+//   - inside a `raw string`: as it is; a value with a backtick is an error;
+//   - in a # comment: as it is; a value with a line break is an error;
+//   - anywhere else: as it is, if it is a number (0.5, 1e3, 0x1f, Inf), a
+//     duration (5m, 1h30m) or a name (a metric, label or function name
+//     that is no PromQL keyword); anything else is an error.
+//
+// A value that cannot stand where it lands is a *ValueError.
 func Render(query string, builtins, args map[string]string) (string, error) {
-	tmpl, err := template.New("query").Option("missingkey=error").Parse(query)
+	if strings.IndexByte(query, 0) >= 0 {
+		return "", fmt.Errorf("the query contains a NUL character: write \\x00 inside a string")
+	}
+	var values []printed
+	out, err := expand(query, builtins, args, func(p printed) (string, error) {
+		values = append(values, p)
+		return sentinel(len(values) - 1), nil
+	})
 	if err != nil {
 		return "", err
 	}
-	data := map[string]any{}
-	for k, v := range builtins {
-		data[k] = escape(v)
-	}
-	escaped := make(map[string]string, len(args))
-	for k, v := range args {
-		escaped[k] = escape(v)
-	}
-	data["args"] = escaped
-	var out strings.Builder
-	if err := tmpl.Execute(&out, data); err != nil {
-		return "", explain(err)
-	}
-	return out.String(), nil
+	return substitute(out, values)
 }
 
 // Parse checks that a rendered query is valid PromQL.
@@ -71,9 +76,19 @@ func Parse(promql string) error {
 	return err
 }
 
-// placeholders stand in for values unknown at admission. "1m" is a valid
-// label value and a valid duration; "1" a valid number.
+// placeholders stand in for user args unknown at admission. "1m" is a
+// valid label value and a valid duration; "1" a valid number.
 var placeholders = []string{"1m", "1"}
+
+// builtinPlaceholders stand in for the built-ins at admission: values of
+// the shape they have at run time (names with a dash, a hash that is no
+// number), so that a query using one where only a number fits is
+// rejected before any release, not at its first analysis.
+var builtinPlaceholders = map[string]string{
+	Namespace: "admission-check", Rollout: "admission-check", Workload: "admission-check",
+	Service: "admission-check", Ingress: "admission-check",
+	StableRevision: "5d8f9c7b6", CanaryRevision: "7c9d8b6f5", Step: "1",
+}
 
 // Check renders a query with placeholders for every arg in declared (and
 // every built-in) and parses it. It is what admission runs: an undeclared
@@ -84,7 +99,13 @@ func Check(query string, declared map[string]string) error {
 		builtins, args := Placeholders(declared, p)
 		rendered, err := Render(query, builtins, args)
 		if err != nil {
-			return err // the template itself is wrong, whatever the values
+			if _, isValue := err.(*ValueError); !isValue {
+				return err // the template itself is wrong, whatever the values
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
 		if err := Parse(rendered); err != nil {
 			if firstErr == nil {
@@ -102,7 +123,7 @@ func Check(query string, declared map[string]string) error {
 func Placeholders(declared map[string]string, p string) (builtins, args map[string]string) {
 	builtins = map[string]string{}
 	for _, b := range Builtins {
-		builtins[b] = p
+		builtins[b] = builtinPlaceholders[b]
 	}
 	args = map[string]string{}
 	for name, value := range declared {
@@ -112,11 +133,6 @@ func Placeholders(declared map[string]string, p string) (builtins, args map[stri
 		args[name] = value
 	}
 	return builtins, args
-}
-
-// escape makes v safe inside a double-quoted PromQL string.
-func escape(v string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
 }
 
 // explain rewrites text/template's missing-key error into one that names

@@ -168,21 +168,22 @@ func Build(t Target, templates []v1alpha1.AnalysisTemplateSpec, a *v1alpha1.Roll
 func render(m v1alpha1.Metric, builtins, args map[string]string) (v1alpha1.Metric, error) {
 	out := *m.DeepCopy()
 	type field struct {
-		name string
-		s    *string
+		name   string
+		s      *string
+		render func(string, map[string]string, map[string]string) (string, error)
 	}
-	fields := []field{{"successCondition", &out.SuccessCondition}, {"failureCondition", &out.FailureCondition}}
+	fields := []field{{"successCondition", &out.SuccessCondition, query.RenderCondition}, {"failureCondition", &out.FailureCondition, query.RenderCondition}}
 	if out.Provider.Prometheus != nil {
-		fields = append(fields, field{"provider.prometheus.query", &out.Provider.Prometheus.Query})
+		fields = append(fields, field{"provider.prometheus.query", &out.Provider.Prometheus.Query, query.Render})
 	}
 	if out.Baseline != nil {
-		fields = append(fields, field{"baseline.query", &out.Baseline.Query})
+		fields = append(fields, field{"baseline.query", &out.Baseline.Query, query.Render})
 	}
 	for _, f := range fields {
 		if *f.s == "" {
 			continue
 		}
-		r, err := query.Render(*f.s, builtins, args)
+		r, err := f.render(*f.s, builtins, args)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", f.name, err)
 		}

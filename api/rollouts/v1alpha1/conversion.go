@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,11 +14,31 @@ import (
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 )
 
-// LossAnnotation keeps, on a v1alpha1 object, the v1beta1 fields that
-// v1alpha1 cannot express (blue-green, path and query matches), so that a
-// v1alpha1 client reading and writing back an object does not erase them.
-// Kruise Rollout drops them; we keep them.
+// LossAnnotation keeps, on a v1alpha1 object, what v1beta1 says and
+// v1alpha1 cannot (blue-green, path and query matches, traffic not written
+// "N%", ...; see v1beta1Only), so that a v1alpha1 client reading and
+// writing back an object does not erase it. Kruise Rollout drops them; we
+// keep them.
 const LossAnnotation = "conversion.sluice.dev/v1beta1-only"
+
+// AlphaAnnotation keeps, on a v1beta1 object, what a v1alpha1 client said
+// that v1beta1 cannot: the deprecated spec.rolloutID, a missing
+// workloadRef, and the steps that had no replicas (Kruise's rule fills
+// them from the weight). A v1alpha1 client reading back an object it
+// wrote sees it as it wrote it.
+const AlphaAnnotation = "conversion.sluice.dev/v1alpha1-only"
+
+// v1alpha1Only is what AlphaAnnotation holds.
+type v1alpha1Only struct {
+	RolloutID     string `json:"rolloutID,omitempty"`
+	NoWorkloadRef bool   `json:"noWorkloadRef,omitempty"`
+	// StepsWithoutReplicas are the indexes of the steps whose replicas
+	// were filled from their weight.
+	StepsWithoutReplicas []int `json:"stepsWithoutReplicas,omitempty"`
+	// Foreign is a value of AlphaAnnotation that the v1alpha1 object
+	// itself had (the name is Sluice's, the object a user's).
+	Foreign *string `json:"foreign,omitempty"`
+}
 
 // v1beta1Only is what LossAnnotation holds.
 type v1beta1Only struct {
@@ -26,6 +47,31 @@ type v1beta1Only struct {
 	// StepMatches are the full matches of steps that use path or queryParams,
 	// by step index.
 	StepMatches map[int][]v1beta1.HttpRouteMatch `json:"stepMatches,omitempty"`
+	// StepTraffic are the traffic values a weight does not write back as
+	// they were (" 50%", "050%"), by step index.
+	StepTraffic map[int]string `json:"stepTraffic,omitempty"`
+	// StepsWithoutReplicas are the indexes of steps with traffic and no
+	// replicas, which ConvertTo would otherwise fill from the weight.
+	StepsWithoutReplicas []int `json:"stepsWithoutReplicas,omitempty"`
+	// CurrentStepIndex and CurrentStepState are the top-level step fields
+	// when they are not the canary or blue-green status's.
+	CurrentStepIndex *int32                   `json:"currentStepIndex,omitempty"`
+	CurrentStepState *v1beta1.CanaryStepState `json:"currentStepState,omitempty"`
+	// Annotations are the v1beta1 object's own values of the annotations
+	// ConvertFrom changed to carry the rolling style and the traffic
+	// routing ref (nil: it had none), and the values it wrote (nil: it
+	// removed the annotation), so that ConvertTo puts the object's own
+	// back when a v1alpha1 client left them alone.
+	Annotations map[string]changedAnnotation `json:"annotations,omitempty"`
+	// Foreign is a value of LossAnnotation that the v1beta1 object itself
+	// had.
+	Foreign *string `json:"foreign,omitempty"`
+}
+
+// changedAnnotation is an annotation ConvertFrom changed.
+type changedAnnotation struct {
+	Was     *string `json:"was,omitempty"`
+	Written *string `json:"written,omitempty"`
 }
 
 var _ conversion.Convertible = &Rollout{}
@@ -35,7 +81,10 @@ var _ conversion.Convertible = &Rollout{}
 //   - weight N becomes traffic "N%", and replicas "N%" when replicas is unset;
 //   - the rolling-style annotation becomes enableExtraWorkloadForCanary
 //     (anything but "partition" means an extra canary workload, as in Kruise);
-//   - the trafficrouting annotation becomes trafficRoutingRef.
+//   - the trafficrouting annotation becomes trafficRoutingRef;
+//
+// and what LossAnnotation kept comes back, while what v1beta1 cannot say
+// goes into AlphaAnnotation.
 func (src *Rollout) ConvertTo(hubRaw conversion.Hub) error {
 	dst, ok := hubRaw.(*v1beta1.Rollout)
 	if !ok {
@@ -46,9 +95,15 @@ func (src *Rollout) ConvertTo(hubRaw conversion.Hub) error {
 	if err != nil {
 		return err
 	}
+	alpha := v1alpha1Only{RolloutID: src.Spec.DeprecatedRolloutID}
+	if foreign, ok := dst.Annotations[AlphaAnnotation]; ok {
+		alpha.Foreign = &foreign
+	}
 
 	if ref := src.Spec.ObjectRef.WorkloadRef; ref != nil {
 		dst.Spec.WorkloadRef = v1beta1.ObjectRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name}
+	} else {
+		alpha.NoWorkloadRef = true
 	}
 	dst.Spec.Disabled = src.Spec.Disabled
 	dst.Spec.Strategy = v1beta1.RolloutStrategy{
@@ -58,7 +113,7 @@ func (src *Rollout) ConvertTo(hubRaw conversion.Hub) error {
 	}
 	if c := src.Spec.Strategy.Canary; c != nil {
 		dst.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{
-			Steps:                        stepsUp(c.Steps, only.StepMatches),
+			Steps:                        stepsUp(c.Steps, only, &alpha),
 			TrafficRoutings:              routingsUp(c.TrafficRoutings),
 			FailureThreshold:             copyIntOrString(c.FailureThreshold),
 			PatchPodTemplateMetadata:     c.PatchPodTemplateMetadata.DeepCopy(),
@@ -66,8 +121,18 @@ func (src *Rollout) ConvertTo(hubRaw conversion.Hub) error {
 			TrafficRoutingRef:            src.Annotations[TrafficRoutingAnnotation],
 			DisableGenerateCanaryService: c.DisableGenerateCanaryService,
 		}
-	} else if only.BlueGreen != nil {
-		dst.Spec.Strategy.BlueGreen = only.BlueGreen
+	}
+	dst.Spec.Strategy.BlueGreen = only.BlueGreen
+	restoreAnnotations(&dst.Annotations, only.Annotations)
+	if only.Foreign != nil {
+		setAnnotation(&dst.Annotations, LossAnnotation, *only.Foreign)
+	}
+	if err := putAnnotation(&dst.Annotations, AlphaAnnotation, alpha, alpha.RolloutID == "" && !alpha.NoWorkloadRef &&
+		len(alpha.StepsWithoutReplicas) == 0 && alpha.Foreign == nil); err != nil {
+		return err
+	}
+	if len(dst.Annotations) == 0 {
+		dst.Annotations = nil // what JSON makes of an empty map
 	}
 
 	dst.Status = v1beta1.RolloutStatus{
@@ -105,11 +170,18 @@ func (src *Rollout) ConvertTo(hubRaw conversion.Hub) error {
 		dst.Status.CurrentStepIndex = s.CurrentStepIndex
 		dst.Status.CurrentStepState = s.CurrentStepState
 	}
+	if only.CurrentStepIndex != nil {
+		dst.Status.CurrentStepIndex = *only.CurrentStepIndex
+	}
+	if only.CurrentStepState != nil {
+		dst.Status.CurrentStepState = *only.CurrentStepState
+	}
 	return nil
 }
 
 // ConvertFrom converts the v1beta1 hub to this v1alpha1 Rollout, the inverse
-// of ConvertTo. What v1alpha1 cannot express goes into LossAnnotation.
+// of ConvertTo. What v1alpha1 cannot express goes into LossAnnotation, and
+// what AlphaAnnotation kept comes back.
 func (dst *Rollout) ConvertFrom(hubRaw conversion.Hub) error {
 	src, ok := hubRaw.(*v1beta1.Rollout)
 	if !ok {
@@ -120,20 +192,33 @@ func (dst *Rollout) ConvertFrom(hubRaw conversion.Hub) error {
 		BlueGreen:       src.Spec.Strategy.BlueGreen.DeepCopy(),
 		BlueGreenStatus: src.Status.BlueGreenStatus.DeepCopy(),
 	}
+	if foreign, ok := dst.Annotations[LossAnnotation]; ok {
+		only.Foreign = &foreign
+	}
+	var alpha v1alpha1Only
+	if err := takeAnnotation(dst.Annotations, AlphaAnnotation, &alpha); err != nil {
+		return err
+	}
+	if alpha.Foreign != nil {
+		setAnnotation(&dst.ObjectMeta.Annotations, AlphaAnnotation, *alpha.Foreign)
+	}
 
 	ref := src.Spec.WorkloadRef
 	dst.Spec = RolloutSpec{
-		ObjectRef: ObjectRef{WorkloadRef: &WorkloadRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name}},
-		Disabled:  src.Spec.Disabled,
+		ObjectRef:           ObjectRef{WorkloadRef: &WorkloadRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name}},
+		DeprecatedRolloutID: alpha.RolloutID,
+		Disabled:            src.Spec.Disabled,
 		Strategy: RolloutStrategy{
 			Paused:                  src.Spec.Strategy.Paused,
 			Analysis:                src.Spec.Strategy.Analysis.DeepCopy(),
 			ProgressDeadlineSeconds: copyInt32(src.Spec.Strategy.ProgressDeadlineSeconds),
 		},
 	}
+	if alpha.NoWorkloadRef && ref == (v1beta1.ObjectRef{}) {
+		dst.Spec.ObjectRef.WorkloadRef = nil
+	}
 	if c := src.Spec.Strategy.Canary; c != nil {
-		var steps []CanaryStep
-		steps, only.StepMatches = stepsDown(c.Steps)
+		steps := stepsDown(c.Steps, &only, alpha.StepsWithoutReplicas)
 		dst.Spec.Strategy.Canary = &CanaryStrategy{
 			Steps:                        steps,
 			TrafficRoutings:              routingsDown(c.TrafficRoutings),
@@ -148,10 +233,15 @@ func (dst *Rollout) ConvertFrom(hubRaw conversion.Hub) error {
 			if c.EnableExtraWorkloadForCanary {
 				style = "canary"
 			}
-			setAnnotation(&dst.ObjectMeta.Annotations, RollingStyleAnnotation, style)
+			changeAnnotation(&dst.ObjectMeta.Annotations, &only, RollingStyleAnnotation, &style)
 		}
-		if c.TrafficRoutingRef != "" {
-			setAnnotation(&dst.ObjectMeta.Annotations, TrafficRoutingAnnotation, c.TrafficRoutingRef)
+		// The annotation is the traffic routing ref: an empty ref is none.
+		if ref, ok := dst.Annotations[TrafficRoutingAnnotation]; ref != c.TrafficRoutingRef && (ok || c.TrafficRoutingRef != "") {
+			var want *string
+			if c.TrafficRoutingRef != "" {
+				want = &c.TrafficRoutingRef
+			}
+			changeAnnotation(&dst.ObjectMeta.Annotations, &only, TrafficRoutingAnnotation, want)
 		}
 	}
 
@@ -163,6 +253,21 @@ func (dst *Rollout) ConvertFrom(hubRaw conversion.Hub) error {
 		Analysis:           src.Status.Analysis.DeepCopy(),
 		Release:            src.Status.Release.DeepCopy(),
 		LastRelease:        src.Status.LastRelease.DeepCopy(),
+	}
+	// The top-level step fields are the canary or blue-green status's,
+	// as ConvertTo sets them; others are kept.
+	var index int32
+	var state v1beta1.CanaryStepState
+	if s := src.Status.CanaryStatus; s != nil {
+		index, state = s.CurrentStepIndex, s.CurrentStepState
+	} else if s := src.Status.BlueGreenStatus; s != nil {
+		index, state = s.CurrentStepIndex, s.CurrentStepState
+	}
+	if src.Status.CurrentStepIndex != index {
+		only.CurrentStepIndex = &src.Status.CurrentStepIndex
+	}
+	if src.Status.CurrentStepState != state {
+		only.CurrentStepState = &src.Status.CurrentStepState
 	}
 	if s := src.Status.CanaryStatus; s != nil {
 		dst.Status.CanaryStatus = &CanaryStatus{
@@ -182,13 +287,20 @@ func (dst *Rollout) ConvertFrom(hubRaw conversion.Hub) error {
 			FinalisingStep:             s.FinalisingStep,
 		}
 	}
-	return putLossAnnotation(&dst.ObjectMeta.Annotations, only)
+	if err := putLossAnnotation(&dst.ObjectMeta.Annotations, only); err != nil {
+		return err
+	}
+	if len(dst.Annotations) == 0 {
+		dst.Annotations = nil // what JSON makes of an empty map
+	}
+	return nil
 }
 
-func stepsUp(in []CanaryStep, kept map[int][]v1beta1.HttpRouteMatch) []v1beta1.CanaryStep {
+func stepsUp(in []CanaryStep, only v1beta1Only, alpha *v1alpha1Only) []v1beta1.CanaryStep {
 	if in == nil {
 		return nil
 	}
+	kept, traffic := only.StepMatches, only.StepTraffic
 	out := make([]v1beta1.CanaryStep, len(in))
 	for i, s := range in {
 		o := v1beta1.CanaryStep{
@@ -198,11 +310,19 @@ func stepsUp(in []CanaryStep, kept map[int][]v1beta1.HttpRouteMatch) []v1beta1.C
 		}
 		o.RequestHeaderModifier = s.RequestHeaderModifier.DeepCopy()
 		if s.Weight != nil {
-			traffic := fmt.Sprintf("%d%%", *s.Weight)
-			o.Traffic = &traffic
-			if o.Replicas == nil {
-				r := intstr.FromString(traffic)
+			t := fmt.Sprintf("%d%%", *s.Weight)
+			o.Traffic = &t
+			if o.Replicas == nil && !slices.Contains(only.StepsWithoutReplicas, i) {
+				r := intstr.FromString(t)
 				o.Replicas = &r
+				alpha.StepsWithoutReplicas = append(alpha.StepsWithoutReplicas, i)
+			}
+		}
+		// Restore a traffic value kept by ConvertFrom, unless a v1alpha1
+		// client changed this step's weight meanwhile.
+		if t, ok := traffic[i]; ok {
+			if w, ok := weightOf(t); (ok && s.Weight != nil && *s.Weight == w) || (!ok && s.Weight == nil) {
+				o.Traffic = &t
 			}
 		}
 		for _, m := range s.Matches {
@@ -218,11 +338,15 @@ func stepsUp(in []CanaryStep, kept map[int][]v1beta1.HttpRouteMatch) []v1beta1.C
 	return out
 }
 
-func stepsDown(in []v1beta1.CanaryStep) ([]CanaryStep, map[int][]v1beta1.HttpRouteMatch) {
+// stepsDown converts steps down, keeping in only what v1alpha1 cannot
+// say; withoutReplicas are the steps a v1alpha1 client wrote without
+// replicas (from AlphaAnnotation).
+func stepsDown(in []v1beta1.CanaryStep, only *v1beta1Only, withoutReplicas []int) []CanaryStep {
 	if in == nil {
-		return nil, nil
+		return nil
 	}
 	var kept map[int][]v1beta1.HttpRouteMatch
+	var traffic map[int]string
 	out := make([]CanaryStep, len(in))
 	for i, s := range in {
 		o := CanaryStep{
@@ -230,11 +354,24 @@ func stepsDown(in []v1beta1.CanaryStep) ([]CanaryStep, map[int][]v1beta1.HttpRou
 			Pause:    *s.Pause.DeepCopy(),
 			Analysis: s.Analysis.DeepCopy(),
 		}
+		switch {
+		case s.Replicas == nil && s.Traffic != nil:
+			only.StepsWithoutReplicas = append(only.StepsWithoutReplicas, i)
+		case s.Replicas != nil && s.Traffic != nil && slices.Contains(withoutReplicas, i) &&
+			*s.Replicas == intstr.FromString(*s.Traffic):
+			o.Replicas = nil // filled from the weight on the way up: unset again
+		}
 		o.RequestHeaderModifier = s.RequestHeaderModifier.DeepCopy()
 		if s.Traffic != nil {
-			if w, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(*s.Traffic), "%")); err == nil {
-				w32 := int32(w)
-				o.Weight = &w32
+			w, ok := weightOf(*s.Traffic)
+			if ok {
+				o.Weight = &w
+			}
+			if !ok || fmt.Sprintf("%d%%", w) != *s.Traffic {
+				if traffic == nil {
+					traffic = map[int]string{}
+				}
+				traffic[i] = *s.Traffic
 			}
 		}
 		lossy := false
@@ -252,7 +389,14 @@ func stepsDown(in []v1beta1.CanaryStep) ([]CanaryStep, map[int][]v1beta1.HttpRou
 		}
 		out[i] = o
 	}
-	return out, kept
+	only.StepMatches, only.StepTraffic = kept, traffic
+	return out
+}
+
+// weightOf reads a traffic value ("20%", " 20% ") as a v1alpha1 weight.
+func weightOf(traffic string) (int32, bool) {
+	w, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(traffic), "%"), 10, 32)
+	return int32(w), err == nil
 }
 
 func sameHeaders(full, headersOnly []v1beta1.HttpRouteMatch) bool {
@@ -303,27 +447,73 @@ func routingsDown(in []v1beta1.TrafficRoutingRef) []TrafficRoutingRef {
 
 func takeLossAnnotation(annotations map[string]string) (v1beta1Only, error) {
 	var only v1beta1Only
-	raw, ok := annotations[LossAnnotation]
+	return only, takeAnnotation(annotations, LossAnnotation, &only)
+}
+
+// takeAnnotation reads the JSON annotation key into v and removes it.
+func takeAnnotation(annotations map[string]string, key string, v any) error {
+	raw, ok := annotations[key]
 	if !ok {
-		return only, nil
+		return nil
 	}
-	delete(annotations, LossAnnotation)
-	if err := json.Unmarshal([]byte(raw), &only); err != nil {
-		return only, fmt.Errorf("metadata.annotations[%s]: %w", LossAnnotation, err)
+	delete(annotations, key)
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		return fmt.Errorf("metadata.annotations[%s]: %w", key, err)
 	}
-	return only, nil
+	return nil
 }
 
 func putLossAnnotation(annotations *map[string]string, only v1beta1Only) error {
-	if only.BlueGreen == nil && only.BlueGreenStatus == nil && len(only.StepMatches) == 0 {
+	return putAnnotation(annotations, LossAnnotation, only, only.BlueGreen == nil && only.BlueGreenStatus == nil &&
+		len(only.StepMatches) == 0 && len(only.StepTraffic) == 0 && len(only.StepsWithoutReplicas) == 0 &&
+		only.CurrentStepIndex == nil && only.CurrentStepState == nil && len(only.Annotations) == 0 && only.Foreign == nil)
+}
+
+// putAnnotation writes v as the JSON annotation key, unless it is empty.
+func putAnnotation(annotations *map[string]string, key string, v any, empty bool) error {
+	if empty {
 		return nil
 	}
-	raw, err := json.Marshal(only)
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	setAnnotation(annotations, LossAnnotation, string(raw))
+	setAnnotation(annotations, key, string(raw))
 	return nil
+}
+
+// changeAnnotation sets (or, with a nil value, removes) an annotation
+// ConvertFrom needs, remembering in only what the object had.
+func changeAnnotation(annotations *map[string]string, only *v1beta1Only, key string, value *string) {
+	c := changedAnnotation{Written: value}
+	if was, ok := (*annotations)[key]; ok {
+		c.Was = &was
+	}
+	if only.Annotations == nil {
+		only.Annotations = map[string]changedAnnotation{}
+	}
+	only.Annotations[key] = c
+	if value == nil {
+		delete(*annotations, key)
+		return
+	}
+	setAnnotation(annotations, key, *value)
+}
+
+// restoreAnnotations puts back the annotations ConvertFrom changed, where
+// they still hold what it wrote.
+func restoreAnnotations(annotations *map[string]string, changed map[string]changedAnnotation) {
+	for key, c := range changed {
+		now, ok := (*annotations)[key]
+		if (c.Written == nil && ok) || (c.Written != nil && (!ok || now != *c.Written)) {
+			continue // a v1alpha1 client changed it: its value stands
+		}
+		if c.Was == nil {
+			delete(*annotations, key)
+		} else {
+			setAnnotation(annotations, key, *c.Was)
+		}
+	}
 }
 
 func setAnnotation(annotations *map[string]string, key, value string) {
