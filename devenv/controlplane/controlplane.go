@@ -52,6 +52,7 @@ type ControlPlane struct {
 	log       io.Writer
 	pki       *pki
 	url       string
+	apiServer apiServerRun
 	config    *rest.Config
 	client    *kubernetes.Clientset
 	kubecfg   string

@@ -77,6 +77,7 @@ func TestControlPlane(t *testing.T) {
 	t.Run("JobPodsComplete", func(t *testing.T) { testJob(t, cp) })
 	t.Run("Prometheus", testPrometheus)
 	t.Run("NodesHeartbeat", func(t *testing.T) { testHeartbeat(t, cp, beats) })
+	t.Run("APIServerRestarts", func(t *testing.T) { testAPIServerRestart(t, cp) })
 
 	began = time.Now()
 	if err := cp.Stop(); err != nil {
@@ -154,6 +155,45 @@ func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 				rs.Spec.Template.Spec.Containers[0].Image, *rs.Spec.Replicas, rs.Status.ReadyReplicas, want)
 		}
 	}
+}
+
+// testAPIServerRestart restarts kube-apiserver: its watches are cut, and
+// afterwards the same client and every other component carry on (a new
+// namespace gets its ServiceAccount, a Deployment's pods are scheduled and
+// become ready).
+func testAPIServerRestart(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	before, url := cp.PIDs()["kube-apiserver"], cp.APIServerURL()
+	w, err := c.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	began := time.Now()
+	if err := cp.RestartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RestartAPIServer took %s", time.Since(began).Round(time.Millisecond))
+	if after := cp.PIDs()["kube-apiserver"]; after == before || alive(before) || !alive(after) {
+		t.Errorf("kube-apiserver pid %d before, %d after the restart: want a new process, the old one gone", before, after)
+	}
+	if cp.APIServerURL() != url {
+		t.Errorf("address %s after the restart, want %s", cp.APIServerURL(), url)
+	}
+	cut := time.After(30 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-w.ResultChan():
+		case <-cut:
+			t.Fatal("a watch opened before the restart is still open 30s after it")
+		}
+	}
+
+	ns := framework.NewNamespace(t, cp)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("after", 2, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "after", 2, "demo:1.0", true)
 }
 
 func testNeverReady(t *testing.T, cp *controlplane.ControlPlane) {
