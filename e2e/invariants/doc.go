@@ -114,6 +114,9 @@
 //     weights, annotations) are as at rest; the canary Service, canary
 //     Ingress and canary Deployments that did not exist at rest are gone.
 //     An absent field equals its zero value (a partition of 0 equals none).
+//     Labels and annotations that a field manager declared with
+//     ConcurrentWriter owns are that client's, not the release's, and are
+//     not compared (the chaos suite's other client checks its own writes).
 //
 // # Ordering across kinds
 //

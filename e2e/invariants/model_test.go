@@ -629,6 +629,39 @@ func TestRestoration(t *testing.T) {
 	})
 }
 
+// A concurrent writer's labels and annotations (ConcurrentWriter) are its
+// own: changed during a release, they are not the release's to restore;
+// taken over by another manager, they are compared again.
+func TestRestorationWithConcurrentWriter(t *testing.T) {
+	owned := func(manager, key string) []metav1.ManagedFieldsEntry {
+		return []metav1.ManagedFieldsEntry{{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:` + key + `":{}}}}`)}}}
+	}
+	run := func(t *testing.T, declared bool, manager string) *scenario {
+		s := newScenario(t)
+		if declared {
+			s.m.SetConcurrentWriters([]string{"chaos-writer"})
+		}
+		a := newApp(s, threeSteps)
+		a.release(v2)
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
+		a.d.Labels["touched"] = "7"
+		a.d.ManagedFields = owned(manager, "touched")
+		a.putDeployment()
+		a.status(v1beta1.RolloutPhaseProgressing, 3, v1beta1.CanaryStepStateCompleted)
+		a.finish()
+		return s
+	}
+	t.Run("declared", func(t *testing.T) { run(t, true, "chaos-writer").expect() })
+	t.Run("not declared", func(t *testing.T) {
+		vs := run(t, false, "chaos-writer").expect(Restoration)
+		if !strings.Contains(vs[0].Message, "touched") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
+	t.Run("owned by another manager", func(t *testing.T) { run(t, true, "sluice-controller").expect(Restoration) })
+}
+
 func statefulPods(s *scenario, owner *appsv1.StatefulSet, revision string, n int) []*corev1.Pod {
 	var out []*corev1.Pod
 	for i := 0; i < n; i++ {
