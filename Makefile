@@ -24,8 +24,10 @@ PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 # time-to-stable variant.
 BENCH_RELEASES ?= 20
 BENCH_FAILURES ?= 5
+# make chaos writes its report here too (docs/reliability.md records one).
+CHAOS_REPORT ?= $(CURDIR)/bin/chaos-report.txt
 
-.PHONY: all build generate verify helm test unit e2e tools demo demo-down bench clean
+.PHONY: all build generate verify helm test unit e2e tools demo demo-down bench chaos clean
 
 all: build
 
@@ -70,9 +72,10 @@ helm: $(HELM)
 unit:
 	set -o pipefail; go test -count=1 -json ./... | $(NOSKIP)
 
-## e2e: end-to-end tests against a real local control plane; no test may skip
+## e2e: end-to-end tests against a real local control plane (the chaos
+## suite in its short version); no test may skip
 e2e: tools
-	set -o pipefail; go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
+	set -o pipefail; SLUICE_CHAOS=short go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
 
 ## test: verify, the chart, unit and e2e — what CI runs
 test: verify helm unit e2e
@@ -85,6 +88,16 @@ bench: tools
 	go test -run '^$$' -bench . -benchmem -count=1 ./analysis/condition
 	go test -tags e2e -run '^$$' -bench Transitions -benchtime $(BENCH_RELEASES)x -count=1 -timeout 30m ./e2e/bench
 	go test -tags e2e -run '^$$' -bench TimeToStable -benchtime $(BENCH_FAILURES)x -count=1 -timeout 30m ./e2e/bench
+
+## chaos: the long chaos run (e2e/chaos, about half an hour): releases of
+## every workload kind at once under manager SIGKILLs and failovers, API
+## server restarts, another writer and Prometheus faults, every one checked
+## by the invariant checker; prints the report (docs/reliability.md)
+chaos: tools
+	@mkdir -p $(dir $(CHAOS_REPORT)); rm -f $(CHAOS_REPORT)
+	set -o pipefail; SLUICE_CHAOS=full SLUICE_CHAOS_REPORT=$(CHAOS_REPORT) \
+		go test -tags e2e -count=1 -timeout 90m -run '^TestChaos$$' -json ./e2e/chaos | $(NOSKIP); \
+		status=$$?; if [ -f $(CHAOS_REPORT) ]; then echo; cat $(CHAOS_REPORT); fi; exit $$status
 
 ## demo: a local control plane with Sluice, and a release of the guide's example
 demo: tools build
