@@ -96,8 +96,10 @@
 //     (the status shows StepReady at that step), the release never advances
 //     (step index up, or Completed); with Pause or Continue it never rolls
 //     back (new pods down, or the canary weight down at the same step)
-//     unless something else does (an abort, a jump back, a cancel). A
-//     promote or retry ends these constraints.
+//     unless something else does (an abort, a jump back, a cancel), or a
+//     person approved past it (at the last step the release then ends and
+//     gives traffic back to the stable Service). A promote or retry ends
+//     these constraints.
 //  7. ReleaseEnds: every release completes, is cancelled, or (aborted)
 //     rolls back to no new pod and no canary traffic within the release
 //     bound.

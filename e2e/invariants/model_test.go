@@ -484,6 +484,38 @@ strategy:
 			t.Errorf("messages %q / %q", vs[0].Message, vs[1].Message)
 		}
 	})
+	t.Run("Inconclusive (Pause) at the last step, approved: traffic back to stable is the end", func(t *testing.T) {
+		for _, approved := range []bool{true, false} {
+			s := newScenario(t)
+			a := newApp(s, `
+workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+strategy:
+  canary:
+    steps:
+    - {replicas: 1, traffic: 20%, pause: {duration: 0}}
+    - {replicas: 100%, traffic: 100%, analysis: {templates: [{templateName: t}]}}
+    trafficRoutings:
+    - service: web
+      ingress: {name: web}
+`)
+			s.ingress("web", "web", nil)
+			a.release(v2)
+			a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStateMetricsAnalysis)
+			a.scale(v2, 10, 10)
+			s.endpoints("web-canary", 10)
+			s.ingress("web-canary", "web-canary", canaryWeight("100"))
+			a.run("web-h2-2", 2, analysisv1alpha1.AnalysisInconclusive)
+			if approved {
+				a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStateReady) // kubectl-kruise rollout approve
+			}
+			s.remove(Ingress, "web-canary") // finalising, or a rollback without approval
+			if approved {
+				s.expect()
+			} else {
+				s.expect(AnalysisVerdict)
+			}
+		}
+	})
 	t.Run("Error with onError Continue advances", func(t *testing.T) {
 		s, a := setup(t, `{templates: [{templateName: t}], onError: Continue}`)
 		a.run("web-h2-1", 1, analysisv1alpha1.AnalysisError)
