@@ -42,6 +42,8 @@ type lane struct {
 	// this lane's releases that ended.
 	started   *atomic.Int64
 	completed atomic.Int64
+	// failed is set once a release failed: the lane has ended.
+	failed atomic.Bool
 }
 
 // Field managers of the tools the lanes play.
@@ -384,20 +386,31 @@ func (l *lane) retry(ctx context.Context) error {
 }
 
 // run releases versions one after another until stop is set, then ends
-// with the release in progress. Errors that end the lane are returned.
+// with the release in progress. A release that fails ends the lane, after
+// it puts the version at rest back (what a person does with a release that
+// is stuck: re-apply the stable manifest), so that a workload Sluice
+// cannot finish does not churn until the end of the run.
 func (l *lane) run(ctx context.Context, stop *atomic.Bool) error {
 	for !stop.Load() {
+		stable := l.version
 		rec := l.release(ctx)
 		l.st.release(rec)
 		if rec.err == nil {
 			l.completed.Add(1)
+			continue
 		}
-		if rec.err != nil {
-			if errors.Is(rec.err, context.Canceled) || errors.Is(rec.err, context.DeadlineExceeded) {
-				return fmt.Errorf("%s: the run ended mid-release: %w", l.spec.name, rec.err)
-			}
-			return fmt.Errorf("%s: %w", l.spec.name, rec.err)
+		l.failed.Store(true)
+		if errors.Is(rec.err, context.Canceled) || errors.Is(rec.err, context.DeadlineExceeded) {
+			return fmt.Errorf("%s: the run ended mid-release: %w", l.spec.name, rec.err)
 		}
+		err := fmt.Errorf("%s: %w", l.spec.name, rec.err)
+		if cerr := l.apply(ctx, image(stable)); cerr != nil {
+			return fmt.Errorf("%w; re-applying version %d to end it: %v", err, stable, cerr)
+		}
+		if cerr := l.waitAtRest(ctx, image(stable), 2*time.Minute); cerr != nil {
+			return fmt.Errorf("%w; version %d re-applied to end it, and then: %v", err, stable, cerr)
+		}
+		return fmt.Errorf("%w; ended by re-applying version %d", err, stable)
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func chaosSize() (size, error) {
 			kills: 140, failovers: 12, stops: 4, apiServerRestarts: 3, defaultLeaseFailovers: 2,
 			soloEra: 60 * time.Second, pairEra: 4,
 			promPass: [2]time.Duration{4 * time.Second, 10 * time.Second}, promFault: [2]time.Duration{3 * time.Second, 8 * time.Second},
-			releaseBound: 6 * time.Minute, timeout: 75 * time.Minute,
+			releaseBound: 5 * time.Minute, timeout: 75 * time.Minute,
 		}
 	default:
 		return s, fmt.Errorf("SLUICE_CHAOS=%q: want short or full", mode)
