@@ -53,7 +53,10 @@ func (c *ControlPlane) startEtcd(ctx context.Context, binary string) (string, er
 
 // startAPIServer runs kube-apiserver on a free port of 127.0.0.1, waits for
 // /readyz, and sets up the admin kubeconfig, REST config and clientset.
-func (c *ControlPlane) startAPIServer(ctx context.Context, binary, etcdURL string) error {
+func (c *ControlPlane) startAPIServer(ctx context.Context, binary, etcdURL string) (err error) {
+	if c.auditPolicy, err = c.writeAuditPolicy(); err != nil {
+		return err
+	}
 	p, ports, err := c.startListening(ctx, 1, func(ports []int) (*process, error) {
 		return startProcess(binAPIServer, binary, c.apiServerArgs(etcdURL, ports[0]), nil, c.logDir, c.log)
 	})
@@ -175,5 +178,9 @@ func (c *ControlPlane) apiServerArgs(etcdURL string, port int) []string {
 		// The "kubernetes" Endpoints would point at 127.0.0.1, which Endpoints
 		// validation rejects; nothing in the cluster needs them (no kube-proxy).
 		"--endpoint-reconciler-type=none",
+		// Who deleted which pod or workload (see Deletions).
+		"--audit-policy-file=" + c.auditPolicy,
+		"--audit-log-path=" + c.AuditLogPath(),
+		"--audit-log-format=json",
 	}
 }

@@ -53,9 +53,11 @@ type ControlPlane struct {
 	pki       *pki
 	url       string
 	apiServer apiServerRun
-	config    *rest.Config
-	client    *kubernetes.Clientset
-	kubecfg   string
+	// auditPolicy is the API server's audit policy file.
+	auditPolicy string
+	config      *rest.Config
+	client      *kubernetes.Clientset
+	kubecfg     string
 
 	mu    sync.Mutex
 	procs []*process // in start order
@@ -154,7 +156,8 @@ func (c *ControlPlane) CACertPEM() []byte { return append([]byte(nil), c.pki.caC
 func (c *ControlPlane) Dir() string { return c.dir }
 
 // LogPath returns the log file of a component ("etcd", "kube-apiserver",
-// "kube-controller-manager", "kube-scheduler" or "kwok").
+// "kube-controller-manager", "kube-scheduler" or "kwok"; "audit" is the
+// API server's audit log of deletions).
 func (c *ControlPlane) LogPath(component string) string {
 	return filepath.Join(c.logDir, component+".log")
 }

@@ -77,6 +77,7 @@ func TestControlPlane(t *testing.T) {
 	t.Run("JobPodsComplete", func(t *testing.T) { testJob(t, cp) })
 	t.Run("Prometheus", testPrometheus)
 	t.Run("NodesHeartbeat", func(t *testing.T) { testHeartbeat(t, cp, beats) })
+	t.Run("AuditLogOfDeletions", func(t *testing.T) { testAuditLog(t, cp) })
 	t.Run("APIServerRestarts", func(t *testing.T) { testAPIServerRestart(t, cp) })
 
 	began = time.Now()
@@ -154,6 +155,35 @@ func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 			t.Errorf("ReplicaSet %s (%s): replicas %d ready %d, want %d", rs.Name,
 				rs.Spec.Template.Spec.Containers[0].Image, *rs.Spec.Replicas, rs.Status.ReadyReplicas, want)
 		}
+	}
+}
+
+// testAuditLog checks that the API server records who deleted a pod.
+func testAuditLog(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := framework.NewNamespace(t, cp)
+	from := time.Now().Add(-time.Second)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("audited", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "audited", 1, "demo:1.0", true)
+	pod := listPods(t, c, ns, "audited")[0]
+	if err := c.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []controlplane.Deletion
+	err := controlplane.WaitFor(ctx, 10*time.Second, func() (bool, error) {
+		ds, err := cp.Deletions(ns, from, time.Now())
+		got = ds
+		for _, d := range ds {
+			if d.Resource == "pods" && d.Name == pod.Name && d.Code == 200 && d.UserAgent != "" {
+				return true, nil
+			}
+		}
+		return false, err
+	})
+	if err != nil {
+		t.Fatalf("the deletion of pod %s is not in the audit log: %v; deletions of %s: %+v", pod.Name, err, ns, got)
 	}
 }
 
