@@ -375,6 +375,7 @@ func (r *report) String() string {
 			if !shown[v.Invariant] {
 				shown[v.Invariant] = true
 				fmt.Fprintf(&b, "\nIn namespace %s (%s): %s\n", l.ns, l.spec.name, v.Report())
+				b.WriteString(deletionsBefore(l.ns, v))
 			}
 		}
 	}
@@ -432,4 +433,23 @@ func groupViolations(vs []ownViolation) []violationGroup {
 		out[i].messages = append(out[i].messages, v.message)
 	}
 	return out
+}
+
+// deletionsBefore lists, from the API server's audit log, who deleted pods
+// and workloads in namespace in the seconds before a violation (the
+// checker cannot tell who took a pod away; the audit log can).
+func deletionsBefore(namespace string, v invariants.Violation) string {
+	ds, err := env.ControlPlane.Deletions(namespace, v.Time.Add(-5*time.Second), v.Time.Add(time.Second))
+	if err != nil {
+		return fmt.Sprintf("(the audit log: %v)\n", err)
+	}
+	if len(ds) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("deletions in the 5s before it (the API server's audit log):\n")
+	for _, d := range ds {
+		fmt.Fprintf(&b, "  %s %s %s → %d by %s\n", d.Time.Local().Format("15:04:05.000"), d.Resource, d.Name, d.Code, d.UserAgent)
+	}
+	return b.String()
 }

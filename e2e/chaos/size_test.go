@@ -5,7 +5,9 @@ package chaos_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,7 +42,8 @@ type size struct {
 // long run of make chaos: at least as demanding as what was measured from
 // outside (127 releases, 133 SIGKILLs, 5 namespaces at once). Each
 // target can be overridden: SLUICE_CHAOS_RELEASES, _PER_LANE, _KILLS,
-// _FAILOVERS, _STOPS, _APISERVER_RESTARTS, _DEFAULT_LEASE_FAILOVERS.
+// _FAILOVERS, _STOPS, _APISERVER_RESTARTS, _DEFAULT_LEASE_FAILOVERS; and
+// SLUICE_CHAOS_LANES names the lanes to run (e.g. cloneset,statefulset).
 func chaosSize() (size, error) {
 	var s size
 	switch mode := os.Getenv("SLUICE_CHAOS"); mode {
@@ -62,6 +65,17 @@ func chaosSize() (size, error) {
 		}
 	default:
 		return s, fmt.Errorf("SLUICE_CHAOS=%q: want short or full", mode)
+	}
+	if names := os.Getenv("SLUICE_CHAOS_LANES"); names != "" {
+		var lanes []laneSpec
+		for _, name := range strings.Split(names, ",") {
+			i := slices.IndexFunc(allLanes(), func(l laneSpec) bool { return l.name == strings.TrimSpace(name) })
+			if i < 0 {
+				return s, fmt.Errorf("SLUICE_CHAOS_LANES: no lane %q", name)
+			}
+			lanes = append(lanes, allLanes()[i])
+		}
+		s.lanes = lanes
 	}
 	for env, target := range map[string]*int{
 		"SLUICE_CHAOS_RELEASES": &s.releases, "SLUICE_CHAOS_PER_LANE": &s.perLane,
