@@ -120,7 +120,7 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	if err := c.startScheduler(bins[binScheduler]); err != nil {
 		return nil, err
 	}
-	if err := c.startKwok(bins[binKwok], stages); err != nil {
+	if err := c.startKwok(ctx, bins[binKwok], stages); err != nil {
 		return nil, err
 	}
 	if err := c.createNodes(ctx, o.Nodes); err != nil {

@@ -5,6 +5,7 @@ package controlplane_test
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/sluicehq/sluice/devenv/controlplane"
@@ -78,6 +81,7 @@ func TestControlPlane(t *testing.T) {
 	t.Run("Prometheus", testPrometheus)
 	t.Run("NodesHeartbeat", func(t *testing.T) { testHeartbeat(t, cp, beats) })
 	t.Run("AuditLogOfDeletions", func(t *testing.T) { testAuditLog(t, cp) })
+	t.Run("KwokDeletesOnlyTerminatingPods", func(t *testing.T) { testKwokGuard(t, cp) })
 	t.Run("APIServerRestarts", func(t *testing.T) { testAPIServerRestart(t, cp) })
 
 	began = time.Now()
@@ -184,6 +188,29 @@ func testAuditLog(t *testing.T, cp *controlplane.ControlPlane) {
 	})
 	if err != nil {
 		t.Fatalf("the deletion of pod %s is not in the audit log: %v; deletions of %s: %+v", pod.Name, err, ns, got)
+	}
+}
+
+// testKwokGuard: kwok's user may not delete a pod that is not terminating
+// (a StatefulSet's new pod under an old name); it deletes terminating
+// pods, as every rollout here shows.
+func testKwokGuard(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := framework.NewNamespace(t, cp)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("guarded", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "guarded", 1, "demo:1.0", true)
+	pod := listPods(t, c, ns, "guarded")[0]
+	cfg := cp.RESTConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "kwok", Groups: []string{"system:masters"}}
+	asKwok, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = asKwok.CoreV1().Pods(ns).Delete(ctx, pod.Name, *metav1.NewDeleteOptions(0))
+	if err == nil || !strings.Contains(err.Error(), "kwok deletes only terminating pods") {
+		t.Fatalf("kwok deleting running pod %s: %v, want refused by the policy", pod.Name, err)
 	}
 }
 
