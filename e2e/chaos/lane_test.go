@@ -42,7 +42,7 @@ type lane struct {
 	// this lane's releases that ended.
 	started   *atomic.Int64
 	completed atomic.Int64
-	// failed is set once a release failed: the lane has ended.
+	// failed is set when the lane has ended early.
 	failed atomic.Bool
 }
 
@@ -386,10 +386,10 @@ func (l *lane) retry(ctx context.Context) error {
 }
 
 // run releases versions one after another until stop is set, then ends
-// with the release in progress. A release that fails ends the lane, after
-// it puts the version at rest back (what a person does with a release that
-// is stuck: re-apply the stable manifest), so that a workload Sluice
-// cannot finish does not churn until the end of the run.
+// with the release in progress. A release that fails (did not end within
+// the bound) is recorded and ended as a person ends a stuck release: by
+// re-applying the version at rest; the lane goes on from there, and ends
+// (with an error) only if that does not bring the workload to rest.
 func (l *lane) run(ctx context.Context, stop *atomic.Bool) error {
 	for !stop.Load() {
 		stable := l.version
@@ -399,18 +399,19 @@ func (l *lane) run(ctx context.Context, stop *atomic.Bool) error {
 			l.completed.Add(1)
 			continue
 		}
-		l.failed.Store(true)
 		if errors.Is(rec.err, context.Canceled) || errors.Is(rec.err, context.DeadlineExceeded) {
+			l.failed.Store(true)
 			return fmt.Errorf("%s: the run ended mid-release: %w", l.spec.name, rec.err)
 		}
-		err := fmt.Errorf("%s: %w", l.spec.name, rec.err)
-		if cerr := l.apply(ctx, image(stable)); cerr != nil {
-			return fmt.Errorf("%w; re-applying version %d to end it: %v", err, stable, cerr)
+		l.st.violation("release did not end", fmt.Sprintf("%s (%s): %v", l.ns, l.spec.name, rec.err))
+		if err := l.apply(ctx, image(stable)); err != nil {
+			l.failed.Store(true)
+			return fmt.Errorf("%s: re-applying version %d to end a stuck release: %w", l.spec.name, stable, err)
 		}
-		if cerr := l.waitAtRest(ctx, image(stable), 2*time.Minute); cerr != nil {
-			return fmt.Errorf("%w; version %d re-applied to end it, and then: %v", err, stable, cerr)
+		if err := l.waitAtRest(ctx, image(stable), 3*time.Minute); err != nil {
+			l.failed.Store(true)
+			return fmt.Errorf("%s: version %d re-applied to end a stuck release, and then: %w", l.spec.name, stable, err)
 		}
-		return fmt.Errorf("%w; ended by re-applying version %d", err, stable)
 	}
 	return nil
 }

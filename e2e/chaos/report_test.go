@@ -257,8 +257,14 @@ func (r *report) String() string {
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %s |\n", l.spec.kindName(), n, rep, re, ap, rt, medianOf(took), round(maxTook))
 	}
-	fmt.Fprintf(&b, "\n%d releases begun (%d of them replaced mid-release by a newer version), %d unchanged re-applies, %d approvals, %d analysis retries.\n",
-		begun, replaced, reapplies, approvals, retries)
+	failedReleases := 0
+	for _, rec := range releases {
+		if rec.err != nil {
+			failedReleases++
+		}
+	}
+	fmt.Fprintf(&b, "\n%d releases begun (%d of them replaced mid-release by a newer version), %d unchanged re-applies, %d approvals, %d analysis retries; %d did not end within %s.\n",
+		begun, replaced, reapplies, approvals, retries, failedReleases, r.sz.releaseBound)
 	if slowest != nil {
 		fmt.Fprintf(&b, "Slowest release: %s, version %v, %s.\n", slowest.lane, slowest.versions, round(slowest.ended.Sub(slowest.started)))
 	}
