@@ -309,7 +309,7 @@ func steps(ro *v1beta1.Rollout) []v1beta1.CanaryStep {
 // analysis that a Prometheus fault held; retries a release that was
 // rolled back (every version here is healthy, so a rollback is itself a
 // violation, recorded). Each hold is acted on once, and again if it is
-// still there 10s later.
+// still there a while later (5s for an approval, 10s otherwise).
 func (l *lane) person(ctx context.Context, ro *v1beta1.Rollout, rec *releaseRecord, acted map[string]time.Time) error {
 	rel := ro.Status.Release
 	if rel == nil || rel.Hold == nil {
@@ -329,7 +329,10 @@ func (l *lane) person(ctx context.Context, ro *v1beta1.Rollout, rec *releaseReco
 	since := time.Since(h.Since.Time)
 	switch h.Reason {
 	case v1beta1.HoldWaitingForApproval:
-		if first.IsZero() && since > between(l.rng, [2]time.Duration{300 * time.Millisecond, 1500 * time.Millisecond}) {
+		// Again when the approval did not get through (a conflict, or the
+		// conversion webhook down with a solo manager).
+		if (first.IsZero() && since > between(l.rng, [2]time.Duration{300 * time.Millisecond, 1500 * time.Millisecond})) ||
+			(!first.IsZero() && time.Since(first) > 5*time.Second) {
 			acted[key] = time.Now()
 			rec.approvals++
 			return l.approve(ctx, ro)
