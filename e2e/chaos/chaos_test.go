@@ -53,9 +53,6 @@ func TestChaos(t *testing.T) {
 	if err := f.setMode(ctx, pairMode); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.waitRunning(ctx, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
 	obs, err := startObserver(ctx)
 	if err != nil {
 		t.Fatal(err)

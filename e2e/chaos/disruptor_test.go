@@ -66,10 +66,7 @@ func (d *disruptor) run(ctx context.Context, done func() bool) error {
 			}
 		}
 	}
-	if err := d.f.setMode(ctx, pairMode); err != nil {
-		return err
-	}
-	return d.f.waitRunning(ctx, 2*time.Minute)
+	return d.f.setMode(ctx, pairMode)
 }
 
 // targetsMet reports whether every disruption target is reached.
@@ -107,9 +104,6 @@ func (d *disruptor) soloEra(ctx context.Context, done func() bool) error {
 // until that target is met, the API server is restarted too.
 func (d *disruptor) pairEra(ctx context.Context, m mode, n int, done func() bool) error {
 	if err := d.f.setMode(ctx, m); err != nil {
-		return err
-	}
-	if err := d.f.waitRunning(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	restarted := false

@@ -187,9 +187,13 @@ func (f *fleet) recordExit(name string, err error) {
 	f.log("replica %s exited by itself: %s", name, firstLine(why))
 }
 
-// setMode stops every replica, waits until none runs, and starts the
-// replicas of m: a solo manager and an elected one never run together.
+// setMode stops every replica, waits until none runs, starts the replicas
+// of m and waits until they run: a solo manager and an elected one never
+// run together. Meanwhile the mode is "switching".
 func (f *fleet) setMode(ctx context.Context, m mode) error {
+	f.mu.Lock()
+	f.mode = mode{name: "switching"} // no replica runs for a moment
+	f.mu.Unlock()
 	for _, r := range f.replicas {
 		r.mu.Lock()
 		r.want = false
@@ -209,15 +213,18 @@ func (f *fleet) setMode(ctx context.Context, m mode) error {
 			return fmt.Errorf("replica %s still starting: %w", r.name, err)
 		}
 	}
-	f.mu.Lock()
-	f.mode = m
-	f.mu.Unlock()
 	for i, r := range f.replicas {
 		r.mu.Lock()
 		r.want, r.args = i < m.replicas, m.args
 		r.mu.Unlock()
 	}
 	f.log("managers: %s mode", m.name)
+	if err := f.waitRunning(ctx, 2*time.Minute); err != nil {
+		return fmt.Errorf("%s mode: %w", m.name, err)
+	}
+	f.mu.Lock()
+	f.mode = m
+	f.mu.Unlock()
 	return nil
 }
 
