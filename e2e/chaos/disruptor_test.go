@@ -185,5 +185,11 @@ func (d *disruptor) restartAPIServer(ctx context.Context) error {
 	}
 	ev.back = time.Now()
 	d.st.disrupted(ev)
+	// Let the controller write again before the next disruption, so that
+	// what the restart cost is measured.
+	_ = controlplane.WaitFor(ctx, time.Minute, func() (bool, error) {
+		_, ok := d.obs.firstWriteAfter(ev.at, time.Time{}, ev.affected)
+		return ok, nil
+	})
 	return d.f.waitRunning(ctx, 2*time.Minute)
 }
