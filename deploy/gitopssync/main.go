@@ -1,7 +1,8 @@
-// Command gitopssync writes the manifests that install Sluice's GitOps
-// customizations from their Lua scripts: the argocd-cm patch
-// (deploy/argocd/argocd-cm.yaml).
-// `make generate` runs it from the repository root; the package's tests
+// Command gitopssync writes the manifests that install Sluice's GitOps and
+// multi-cluster customizations from their Lua scripts: the argocd-cm patch
+// (deploy/argocd/argocd-cm.yaml) and the Karmada
+// ResourceInterpreterCustomizations (deploy/karmada/customizations.yaml).
+// `make generate` runs it from the repository root; the packages' tests
 // fail when a manifest is out of date.
 package main
 
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/sluicehq/sluice/deploy/argocd"
+	"github.com/sluicehq/sluice/deploy/karmada"
 )
 
 func main() {
@@ -19,6 +21,7 @@ func main() {
 		gen  func() ([]byte, error)
 	}{
 		{filepath.Join("deploy", "argocd", argocd.ConfigMapFile), argocd.ConfigMapYAML},
+		{filepath.Join("deploy", "karmada", karmada.CustomizationsFile), karmada.CustomizationsYAML},
 	} {
 		raw, err := f.gen()
 		if err == nil {
