@@ -68,8 +68,9 @@ $(CONTROLLER_GEN):
 $(HELM):
 	devenv/tools/build.sh helm
 
-## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, and the
-## Helm chart's copies of them (and of deploy/grafana/sluice.json)
+## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, the
+## Helm chart's copies of them (and of deploy/grafana/sluice.json), and the
+## Argo CD and Karmada manifests from their Lua scripts
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=deploy/crds
@@ -77,6 +78,7 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) webhook paths=./... output:webhook:artifacts:config=deploy/webhook
 	gofmt -w api
 	go run ./deploy/helm/chartsync
+	go run ./deploy/gitopssync
 
 ## verify: fail when generated files are stale or gofmt/go vet complain
 verify: generate
