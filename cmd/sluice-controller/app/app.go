@@ -109,7 +109,9 @@ func Main(args []string) int {
 // -h gives flag.ErrHelp); any other error is also logged.
 func Run(ctx context.Context, args []string) error {
 	var o options
+	var showVersion bool
 	fs := flag.NewFlagSet("sluice-controller", flag.ContinueOnError)
+	fs.BoolVar(&showVersion, "version", false, "print the version and revision and exit")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica runs the controllers")
@@ -139,6 +141,10 @@ func Run(ctx context.Context, args []string) error {
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return UsageError{err}
+	}
+	if showVersion {
+		fmt.Fprintln(os.Stdout, Version())
+		return nil
 	}
 	if fs.NArg() > 0 {
 		return UsageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
