@@ -50,13 +50,22 @@ FUZZTIME_SHORT ?= 2s
 # Minimising an interesting input can take the whole run: bound it.
 FUZZMINIMIZETIME ?= 10s
 
-.PHONY: all build generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench chaos clean
+.PHONY: all build image generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench chaos clean
 
 all: build
 
 ## build: compile sluice-controller and sluice-playground into bin/
 build:
 	go build -o bin/ ./cmd/...
+
+## image: the sluice-controller image, FROM scratch, without Docker
+## (deploy/image): an OCI layout and a docker-load tarball in $(IMAGE_DIR),
+## tagged with the chart's appVersion; nothing to do when the last build is
+## of the same clean commit (IMAGE_FLAGS=-force builds anyway)
+IMAGE_DIR ?= bin/image
+IMAGE_FLAGS ?=
+image:
+	go run ./deploy/image/build -out $(IMAGE_DIR) $(IMAGE_FLAGS)
 
 ## tools: build the control plane, kwok, Prometheus, controller-gen and helm (cached)
 tools:

@@ -94,7 +94,12 @@ func (r *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.next.RoundTrip(req)
 }
 
-func newTransport(cfg httpConfig) (http.RoundTripper, error) {
+// newTransport sends with base when set (its own TLS settings then
+// apply), else a transport of cfg's TLS settings.
+func newTransport(cfg httpConfig, base http.RoundTripper) (http.RoundTripper, error) {
+	if base != nil {
+		return &roundTripper{cfg: cfg, next: base}, nil
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // the user asked for it
 	if cfg.CA != "" {
@@ -117,11 +122,12 @@ type clientCache struct {
 	clients map[[32]byte]promapi.Client
 }
 
-func (c *clientCache) get(address string, cfg httpConfig) (promapi.Client, error) {
+func (c *clientCache) get(address string, cfg httpConfig, base http.RoundTripper) (promapi.Client, error) {
 	b, err := json.Marshal(struct {
 		Address string
 		Config  httpConfig
-	}{address, cfg})
+		Via     string
+	}{address, cfg, fmt.Sprintf("%p", base)})
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +137,7 @@ func (c *clientCache) get(address string, cfg httpConfig) (promapi.Client, error
 	if cl, ok := c.clients[key]; ok {
 		return cl, nil
 	}
-	rt, err := newTransport(cfg)
+	rt, err := newTransport(cfg, base)
 	if err != nil {
 		return nil, err
 	}

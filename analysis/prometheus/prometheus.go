@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -60,23 +61,33 @@ type Provider struct {
 	DefaultAuthNamespace  string
 	// Secrets reads the credentials Secrets; only get is needed.
 	Secrets client.Reader
+	// Via, when set, reaches some addresses another way: for an address
+	// it returns the URL to send the queries to instead and the transport
+	// to send them with, or ok=false to reach the address itself. The
+	// kubectl plugin reaches a Prometheus Service in the cluster through
+	// the API server's proxy so. Errors still name the address.
+	Via func(address string) (url string, transport http.RoundTripper, ok bool)
 
 	clients clientCache
 }
 
-// Query runs r and returns its result: a scalar as one sample, a vector's
-// samples, a matrix flattened series after series. Prometheus' warnings
-// are kept in the value.
-func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) {
-	address := r.Provider.Address
-	if address == "" {
-		address = p.DefaultAddress
+// Address is the Prometheus r goes to: the metric's, else DefaultAddress.
+func (p *Provider) Address(r Request) string {
+	if r.Provider.Address != "" {
+		return r.Provider.Address
 	}
+	return p.DefaultAddress
+}
+
+// api is the client for r's Prometheus, with its credentials, and the
+// query timeout.
+func (p *Provider) api(ctx context.Context, r Request) (_ promv1.API, address string, timeout time.Duration, _ error) {
+	address = p.Address(r)
 	if address == "" {
-		return measure.Value{}, errors.New("no Prometheus address: set provider.prometheus.address or start sluice-controller with --prometheus-address")
+		return nil, "", 0, errors.New("no Prometheus address: set provider.prometheus.address or start sluice-controller with --prometheus-address")
 	}
 	if u, err := url.Parse(address); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return measure.Value{}, fmt.Errorf("Prometheus address %q is not an http:// or https:// URL", address)
+		return nil, address, 0, fmt.Errorf("Prometheus address %q is not an http:// or https:// URL", address)
 	}
 	namespace, spec := r.Namespace, r.Provider
 	if spec.Address == "" && spec.Authentication == nil && p.DefaultAuthentication != nil {
@@ -86,20 +97,35 @@ func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) 
 	}
 	cfg, err := p.httpConfig(ctx, namespace, spec)
 	if err != nil {
-		return measure.Value{}, fmt.Errorf("Prometheus at %s: %w", address, err)
+		return nil, address, 0, fmt.Errorf("Prometheus at %s: %w", address, err)
 	}
-	c, err := p.clients.get(address, cfg)
+	target, base := address, http.RoundTripper(nil)
+	if p.Via != nil {
+		if u, rt, ok := p.Via(address); ok {
+			target, base = u, rt
+		}
+	}
+	c, err := p.clients.get(target, cfg, base)
 	if err != nil {
-		return measure.Value{}, fmt.Errorf("Prometheus at %s: %w", address, err)
+		return nil, address, 0, fmt.Errorf("Prometheus at %s: %w", address, err)
 	}
-
-	timeout := DefaultTimeout
+	timeout = DefaultTimeout
 	if r.Provider.Timeout != nil && r.Provider.Timeout.Duration > 0 {
 		timeout = r.Provider.Timeout.Duration
 	}
+	return promv1.NewAPI(c), address, timeout, nil
+}
+
+// Query runs r and returns its result: a scalar as one sample, a vector's
+// samples, a matrix flattened series after series. Prometheus' warnings
+// are kept in the value.
+func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) {
+	api, address, timeout, err := p.api(ctx, r)
+	if err != nil {
+		return measure.Value{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	api := promv1.NewAPI(c)
 	var (
 		v        model.Value
 		warnings promv1.Warnings
@@ -119,6 +145,24 @@ func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) 
 	}
 	out.Warnings = warnings
 	return out, nil
+}
+
+// CountSeries counts the series that selector (a series selector such as
+// up{job="a"}) selected in Prometheus between r.Time−lookback and r.Time,
+// with r's address and credentials (r.Query is not used): zero means a
+// query reading it can have no data.
+func (p *Provider) CountSeries(ctx context.Context, r Request, selector string, lookback time.Duration) (int, error) {
+	api, address, timeout, err := p.api(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	series, _, _, err := api.Series(ctx, []string{selector}, r.Time.Add(-lookback), r.Time)
+	if err != nil {
+		return 0, explain(ctx, address, timeout, err)
+	}
+	return len(series), nil
 }
 
 // explain words a failed query: Prometheus answered with an error, did not

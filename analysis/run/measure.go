@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluicehq/sluice/analysis/condition"
 	"github.com/sluicehq/sluice/analysis/judge"
 	"github.com/sluicehq/sluice/analysis/measure"
 	"github.com/sluicehq/sluice/analysis/prometheus"
@@ -19,10 +20,31 @@ const (
 	DefaultBaselineStep   = 15 * time.Second
 )
 
-// measure takes one measurement of m: the query (two, for a baseline
-// comparison) and its judgement. It never fails: trouble is an Error
-// measurement whose message says what went wrong.
+// measure takes one measurement of m for a run (see Measure).
 func (r *Reconciler) measure(ctx context.Context, namespace string, m *v1alpha1.Metric) v1alpha1.Measurement {
+	return (&measurer{Querier: r.Querier, now: r.now, conditions: &r.conditions}).measure(ctx, namespace, m)
+}
+
+// Measure takes one measurement of a rendered metric (as Build makes it)
+// at now(), exactly as a run measures at each interval: the query, or the
+// two of a baseline comparison, and its judgement against the conditions
+// and the noData policy. It never fails: trouble is an Error measurement
+// whose message says what went wrong. The kubectl plugin's plan measures
+// a release's metrics once, before the release, so.
+func Measure(ctx context.Context, q Querier, now func() time.Time, namespace string, m *v1alpha1.Metric) v1alpha1.Measurement {
+	return (&measurer{Querier: q, now: now, conditions: &condition.Cache{}}).measure(ctx, namespace, m)
+}
+
+// measurer takes measurements: queries, the clock and compiled conditions.
+type measurer struct {
+	Querier    Querier
+	now        func() time.Time
+	conditions *condition.Cache
+}
+
+// measure takes one measurement of m: the query (two, for a baseline
+// comparison) and its judgement.
+func (r *measurer) measure(ctx context.Context, namespace string, m *v1alpha1.Metric) v1alpha1.Measurement {
 	started := r.now()
 	prom := m.Provider.Prometheus
 	if prom == nil {
@@ -69,7 +91,7 @@ func (r *Reconciler) measure(ctx context.Context, namespace string, m *v1alpha1.
 }
 
 // compile returns m's conditions, compiled once per distinct source.
-func (r *Reconciler) compile(m *v1alpha1.Metric) (measure.Conditions, error) {
+func (r *measurer) compile(m *v1alpha1.Metric) (measure.Conditions, error) {
 	var c measure.Conditions
 	var err error
 	if m.SuccessCondition != "" {

@@ -6,6 +6,11 @@ package main
 import (
 	"os"
 
+	// The Mozilla CA roots, used only where the system has none: the
+	// image (make image) is built FROM scratch, and an HTTPS Prometheus
+	// must still be verified.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/sluicehq/sluice/cmd/sluice-controller/app"
 )
 

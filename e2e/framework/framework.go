@@ -53,6 +53,10 @@ type Options struct {
 	// manager (its Command is set here). mt is nil without Metrics.
 	// Without Install the manager runs as admin in development mode.
 	Install func(ctx context.Context, e *Env, mt *Metrics) (manager.Options, error)
+	// ManagerCommand, when set, makes the sluice-controller binary the
+	// manager runs (manager.Options.Command), with dir for its files,
+	// instead of BuildManager: e2e/image runs the one inside the image.
+	ManagerCommand func(ctx context.Context, dir string) ([]string, error)
 }
 
 // Main is TestMain for an e2e package: it starts the environment, runs the
@@ -149,7 +153,11 @@ func StartWithOptions(ctx context.Context, o Options) (_ *Env, _ *Metrics, err e
 			mo.Args = append(mo.Args, "--prometheus-address="+mt.Prometheus.URL())
 		}
 	}
-	if mo.Command, err = BuildManager(dir); err != nil {
+	build := o.ManagerCommand
+	if build == nil {
+		build = func(_ context.Context, dir string) ([]string, error) { return BuildManager(dir) }
+	}
+	if mo.Command, err = build(ctx, dir); err != nil {
 		return nil, nil, err
 	}
 	e.ManagerOptions = mo

@@ -82,6 +82,7 @@ type options struct {
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
 	zap                     zap.Options
+	showVersion             bool
 }
 
 // UsageError is a command line that cannot work: the program should say so
@@ -117,6 +118,10 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.showVersion {
+		fmt.Fprintln(os.Stdout, Version())
+		return nil
+	}
 	if err := o.validate(); err != nil {
 		return UsageError{err}
 	}
@@ -133,6 +138,7 @@ func Run(ctx context.Context, args []string) error {
 func parse(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("sluice-controller", flag.ContinueOnError)
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and revision and exit")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica runs the controllers")
