@@ -34,9 +34,10 @@ import (
 
 // Program is a compiled condition.
 type Program struct {
-	source  string
-	program *vm.Program
-	limits  Limits
+	source         string
+	program        *vm.Program
+	limits         Limits
+	judgesInfinity bool
 }
 
 // environment is what every condition sees. Result is typed `any` so that
@@ -77,8 +78,12 @@ func (l Limits) Compile(source string) (*Program, error) {
 	if patch.err != nil {
 		return nil, patch.err.Bind(file.NewSource(source))
 	}
-	return &Program{source: source, program: p, limits: l}, nil
+	return &Program{source: source, program: p, limits: l, judgesInfinity: patch.infinity}, nil
 }
+
+// JudgesInfinity reports whether the condition calls isInf: only such a
+// condition is given an infinite value to judge (see measure.Evaluate).
+func (p *Program) JudgesInfinity() bool { return p != nil && p.judgesInfinity }
 
 // String returns the condition's source.
 func (p *Program) String() string { return p.source }

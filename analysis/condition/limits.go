@@ -96,10 +96,17 @@ const (
 // Compile fails.
 type meterPatch struct {
 	err *file.Error
+	// infinity: the condition calls isInf, so it says what an infinite
+	// value means.
+	infinity bool
 }
 
 func (p *meterPatch) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok && id.Value == "isInf" {
+			p.infinity = true
+		}
 	case *ast.BuiltinNode:
 		if n.Name != "map" || len(n.Arguments) != 2 {
 			return

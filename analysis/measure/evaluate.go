@@ -23,13 +23,22 @@ type Conditions struct {
 }
 
 // Evaluate judges one result. Empty results and NaN follow the noData
-// policy (Inconclusive when unset); a condition that cannot be evaluated
-// is an Error; a metric without any condition is an Error too, so that
-// nothing ever passes silently. Failure wins over success.
+// policy (Inconclusive when unset). An infinite sample is an Error unless
+// a condition calls isInf; so are a condition that cannot be evaluated and
+// a metric without any condition: nothing passes or fails on a value
+// nobody said how to judge. Failure wins over success.
 func Evaluate(v Value, c Conditions, noData v1alpha1.NoDataPolicy) Outcome {
 	shown := v.String()
 	if v.NoData() {
 		return noDataOutcome(v, noData)
+	}
+	if v.Infinite() && !c.Success.JudgesInfinity() && !c.Failure.JudgesInfinity() {
+		// x/0 or a quantile beyond a histogram's last bucket: the query
+		// cannot say how far off the value is, so unless the conditions
+		// say what it means a person decides (an Error holds the release;
+		// it never rolls back or promotes).
+		return Outcome{Phase: v1alpha1.AnalysisError, Value: shown,
+			Message: fmt.Sprintf("value %s is infinite: no value to judge (a division by zero, or a quantile beyond the histogram's last bucket)", shown)}
 	}
 	if c.Success == nil && c.Failure == nil {
 		return Outcome{Phase: v1alpha1.AnalysisError, Value: shown,

@@ -60,7 +60,9 @@ func TestEvaluate(t *testing.T) {
 		{"NaN scalar Failed", ScalarValue(nan), "result < 1", "", v1alpha1.NoDataFailed, bad, "value NaN is NaN"},
 		{"all NaN", VectorValue(nan, nan), "result[0] < 1", "", "", inc, "no data"},
 		{"partly NaN goes to conditions", VectorValue(nan, 0.5), "all(result, {isNaN(#) || # < 1})", "", "", ok, "[NaN,0.5]"},
-		{"+Inf is data", VectorValue(math.Inf(1)), "", "isInf(result[0])", "", bad, "+Inf"},
+		{"+Inf is data where a condition calls isInf", VectorValue(math.Inf(1)), "", "isInf(result[0])", "", bad, "+Inf"},
+		{"+Inf is not judged by a condition that ignores it", VectorValue(math.Inf(1)), "result[0] < 0.05", "", "", v1alpha1.AnalysisError, "infinite"},
+		{"-Inf passes no condition that ignores it", VectorValue(0.01, math.Inf(-1)), "all(result, {# < 0.05})", "", "", v1alpha1.AnalysisError, "infinite"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Evaluate(tc.value, Conditions{Success: prog(t, tc.success), Failure: prog(t, tc.failure)}, tc.noData)

@@ -55,6 +55,16 @@ func (v Value) NoData() bool {
 	return true
 }
 
+// Infinite reports whether any sample is +Inf or -Inf.
+func (v Value) Infinite() bool {
+	for _, f := range v.Samples {
+		if math.IsInf(f, 0) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxShown bounds the samples written into status and messages.
 const maxShown = 10
 

@@ -18,6 +18,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
@@ -378,40 +379,53 @@ func (f *fixture) annotate(key, value string) {
 	}
 }
 
-// watchRollbackOrder polls, from now on, for the moment the canary Ingress
-// (present once step 1 routes) is gone and the moment the bad version's
-// pods start going; the returned func stops and reports both.
+// watchRollbackOrder watches, from now on, for the moment the canary
+// Ingress (present once step 1 routes) is deleted and the moment the first
+// pod of the bad version starts going; the returned func stops and reports
+// both (zero if not seen). Watches, not polls: on a busy machine a poll can miss a release
+// that takes a few seconds, a watch delivers every change in order.
 func (f *fixture) watchRollbackOrder() func() (routedToStable, podsGoing time.Time) {
+	f.t.Helper()
 	ctx, cancel := context.WithCancel(f.ctx)
-	done := make(chan struct{})
-	var routed, going time.Time
-	go func() {
-		defer close(done)
-		seenIngress, most := false, 0
-		for ctx.Err() == nil {
-			err := f.c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver-canary"}, &networkingv1.Ingress{})
-			switch {
-			case err == nil:
-				seenIngress = true
-			case apierrors.IsNotFound(err) && seenIngress && routed.IsZero():
-				routed = time.Now()
-			}
-			n := f.newPods(imageBad)
-			if n > most {
-				most = n
-			} else if n < most && going.IsZero() {
-				going = time.Now()
-			}
-			if !routed.IsZero() && !going.IsZero() {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+	wc, err := client.NewWithWatch(env.ControlPlane.RESTConfig(), client.Options{Scheme: f.c.Scheme()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	first := func(list client.ObjectList, match func(watch.Event) bool) func() time.Time {
+		w, err := wc.Watch(ctx, list, client.InNamespace(f.ns))
+		if err != nil {
+			f.t.Fatal(err)
 		}
-	}()
+		at := make(chan time.Time, 1)
+		go func() {
+			defer w.Stop()
+			for e := range w.ResultChan() {
+				if match(e) {
+					at <- time.Now()
+					return
+				}
+			}
+			at <- time.Time{}
+		}()
+		return func() time.Time {
+			select {
+			case t := <-at:
+				return t
+			case <-time.After(30 * time.Second):
+				return time.Time{}
+			}
+		}
+	}
+	routed := first(&networkingv1.IngressList{}, func(e watch.Event) bool {
+		return e.Type == watch.Deleted && e.Object.(client.Object).GetName() == "echoserver-canary"
+	})
+	going := first(&corev1.PodList{}, func(e watch.Event) bool {
+		p, ok := e.Object.(*corev1.Pod)
+		return ok && p.Spec.Containers[0].Image == imageBad && (e.Type == watch.Deleted || p.DeletionTimestamp != nil)
+	})
 	return func() (time.Time, time.Time) {
-		cancel()
-		<-done
-		return routed, going
+		defer cancel()
+		return routed(), going()
 	}
 }
 

@@ -51,6 +51,9 @@ func TestProvider(t *testing.T) {
 	if v, err := q(`vector(4)`, &prometheus.Window{Lookback: 10 * time.Second, Step: time.Second}); err != nil || v.Kind != measure.Matrix || len(v.Samples) != 11 {
 		t.Errorf("range: %v %v", v, err)
 	}
+	if _, err := q(`up[1m]`, nil); err == nil || !strings.Contains(err.Error(), "answered the instant query with a range vector (matrix)") {
+		t.Errorf("a matrix for an instant query: %v", err)
+	}
 	if _, err := q(`sum(`, nil); err == nil || !strings.Contains(err.Error(), "Prometheus at "+prom.URL()+" rejected the query: bad_data") {
 		t.Errorf("bad query: %v", err)
 	}
