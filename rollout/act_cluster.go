@@ -64,10 +64,11 @@ func (c *clusterEffects) Act(ctx context.Context, a Action, b workload.Batch) er
 	return stale(err)
 }
 
-// stale marks a conflict, or a workload that moved to another revision
-// under the decision, as ErrStale.
+// stale marks a conflict, a create of what the cache does not show yet,
+// or a workload that moved to another revision under the decision, as
+// ErrStale.
 func stale(err error) error {
-	if apierrors.IsConflict(err) || errors.Is(err, workload.ErrRevisionChanged) {
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || errors.Is(err, workload.ErrRevisionChanged) {
 		return fmt.Errorf("%w: %v", ErrStale, err)
 	}
 	return err

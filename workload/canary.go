@@ -157,7 +157,7 @@ func (a *CanaryDeployment) Release(ctx context.Context, b Batch) error {
 	n := min(b.Updated, replicasOf(d.Spec.Replicas))
 	if cur == nil {
 		c := a.canaryTemplate(d)
-		c.GenerateName = d.Name + "-"
+		c.Name = canaryName(d.Name, TemplateHash(&c.Spec.Template, nil))
 		c.Namespace = d.Namespace
 		// The workload-type label keeps it in the manager's cache, which
 		// holds the workloads Sluice manages only.
@@ -171,8 +171,11 @@ func (a *CanaryDeployment) Release(ctx context.Context, b Batch) error {
 		c.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(a.Rollout, v1beta1.GroupVersion.WithKind("Rollout"))}
 		c.Spec.Replicas = &n
 		c.Spec.Paused = false
+		// AlreadyExists: created by an earlier reconcile that the cache
+		// does not show yet, or the same version's canary of an earlier
+		// release still being deleted; the caller retries either way.
 		if err := a.Client.Create(ctx, c); err != nil {
-			return fmt.Errorf("creating the canary Deployment: %w", err)
+			return fmt.Errorf("creating the canary Deployment %s: %w", c.Name, err)
 		}
 		return nil
 	}
@@ -192,6 +195,22 @@ func (a *CanaryDeployment) Release(ctx context.Context, b Batch) error {
 		return err
 	}
 	return labelPods(ctx, a.Client, d.Namespace, map[string]string{appsv1.DefaultDeploymentUniqueLabelKey: cs.newHash}, b)
+}
+
+// canaryName names the canary Deployment after the Deployment and its
+// template's hash, as the Deployment controller names ReplicaSets: a
+// second create of the same version, from a reconcile that has not seen
+// the first in its cache yet or from another manager, fails instead of
+// running a second canary. (Kruise uses generateName; tools find canaries
+// by CanaryDeploymentLabel, not by name.)
+func canaryName(deployment, hash string) string {
+	// A Deployment's name leaves room for "-<hash>-<rs hash>-<pod suffix>"
+	// in its pods' names (253); cut a long one as the ReplicaSet names are.
+	const most = 253 - 1 - 10 - 1 - 10 - 1 - 5
+	if len(deployment)+1+len(hash) > most {
+		deployment = deployment[:most-1-len(hash)]
+	}
+	return deployment + "-" + hash
 }
 
 // Finalise resumes the Deployment (one write), and once it has rolled to
