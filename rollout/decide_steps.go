@@ -189,11 +189,13 @@ func (x *decider) upgrade(i, target int32) bool {
 
 // batchDone reports whether the batch of target pods is in place: the
 // new pods (exactly target after a jump back, at least target otherwise),
-// at most failureThreshold of them unready, and the old pods scaled down
-// to make room.
+// at most failureThreshold of them unready, the old pods scaled down to
+// make room, and none left of a version replaced mid-release (4 replicas,
+// v3 replacing v2 at 2 new pods: step 1 is 1 v3 pod beside 3 stable ones,
+// not beside 2 stable and 1 v2).
 func (x *decider) batchDone(target int32) bool {
 	info := x.Workload
-	if !x.readyFor(target) || (!x.blueGreen && info.Updated+info.Others > info.Replicas) {
+	if !x.readyFor(target) || info.Intermediate > 0 || (!x.blueGreen && info.Updated+info.Others > info.Replicas) {
 		return false
 	}
 	b := x.release().Batch

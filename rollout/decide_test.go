@@ -110,6 +110,8 @@ func TestDecide(t *testing.T) {
 			step: 1, state: v1beta1.CanaryStepStateUpgrade, action: Release, batch: 1},
 		{name: "a batch whose old pods are not yet gone is not done", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0),
 			workload: func() *workload.Info { i := frozen(1, 1); i.Others = 10; return i }(), step: 1, state: v1beta1.CanaryStepStateUpgrade, action: Release, batch: 1},
+		{name: "a batch beside pods of a version replaced mid-release is not done", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0),
+			workload: func() *workload.Info { i := frozen(1, 1); i.Intermediate = 1; return i }(), step: 1, state: v1beta1.CanaryStepStateUpgrade, action: Release, batch: 1},
 		{name: "a ready batch waits for approval", rollout: inStep(1, v1beta1.CanaryStepStateUpgrade, t0), workload: frozen(1, 1),
 			step: 1, state: v1beta1.CanaryStepStatePaused, action: Release, batch: 1, message: msgManualConfirm(1, 3), hold: v1beta1.HoldWaitingForApproval},
 		{name: "approval enters the next step and releases it", rollout: inStep(1, v1beta1.CanaryStepStateReady, t0), workload: frozen(1, 1),

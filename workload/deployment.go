@@ -121,6 +121,12 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 	for _, rs := range s.oldRSs {
 		info.Others += rs.Status.Replicas
 	}
+	if stableHash := d.Labels[StableRevisionLabel]; stableHash != "" {
+		_, intermediate := s.splitOld(stableHash)
+		for _, rs := range intermediate {
+			info.Intermediate += rs.Status.Replicas
+		}
+	}
 	info.Released = !d.Spec.Paused && !info.Frozen && info.Settled &&
 		d.Status.UpdatedReplicas == info.Replicas && d.Status.Replicas == info.Replicas &&
 		d.Status.AvailableReplicas == info.Replicas && info.Others == 0

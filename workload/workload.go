@@ -59,6 +59,11 @@ type Info struct {
 	Updated, UpdatedReady int32
 	// Others counts the pods of every other revision.
 	Others int32
+	// Intermediate counts, of Others, the pods of neither the stable nor
+	// the update revision (a version replaced mid-release) that Release
+	// removes; a batch is in place once they are gone. Adapters that
+	// leave such pods to the workload's own controller report 0.
+	Intermediate int32
 	// Settled is false while the workload's own controller has not yet
 	// observed its latest spec.
 	Settled bool

@@ -226,14 +226,25 @@ func (o *options) watch(ctx context.Context, s *session, name string, timeout, i
 	tty := isFile && term.IsTerminal(int(f.Fd()))
 	var drawn int
 	last := ""
+	var seen *v1beta1.Rollout
+	timedOut := func() error {
+		if seen == nil {
+			return withCode(ExitTimeout, "timed out after %s waiting for rollout %s to end", timeout, name)
+		}
+		st := stateOf(seen)
+		return withCode(ExitTimeout, "timed out after %s waiting for rollout %s to end: it is at step %d/%d %s", timeout, name, st.stepIndex(), len(st.steps), dash(stateText(st)))
+	}
 	for {
 		r, err := s.getRollout(ctx, name)
 		if err != nil {
+			// The deadline can fall in a slow read: say where the
+			// release was when last seen.
 			if ctx.Err() == context.DeadlineExceeded {
-				return withCode(ExitTimeout, "timed out after %s waiting for rollout %s to end", timeout, name)
+				return timedOut()
 			}
 			return err
 		}
+		seen = r
 		sn := s.snapshot(ctx, r, tty || last == "")
 		now := o.now()
 		code, why := outcome(r)
@@ -266,8 +277,7 @@ func (o *options) watch(ctx context.Context, s *session, name string, timeout, i
 		select {
 		case <-ctx.Done():
 			if ctx.Err() == context.DeadlineExceeded {
-				st := stateOf(r)
-				return withCode(ExitTimeout, "timed out after %s waiting for rollout %s to end: it is at step %d/%d %s", timeout, name, st.stepIndex(), len(st.steps), dash(stateText(st)))
+				return timedOut()
 			}
 			return ctx.Err()
 		case <-time.After(interval):
