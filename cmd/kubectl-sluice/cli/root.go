@@ -125,6 +125,8 @@ func NewRoot(streams genericiooptions.IOStreams) (*cobra.Command, *bool) {
   retry NAME                 re-run a holding analysis, or restart an aborted release
   promote NAME --full        skip the remaining steps and analyses (recorded as an override)
   undo NAME                  put the stable template back on the workload: the release is cancelled
+  plan NAME [-f FILE]        preflight: each step's pods, traffic and routing objects, and every
+                             analysis query run now against Prometheus, with what would fail
 
 Each override is refused, with the reason, when the release's state does not allow it.
 
@@ -154,6 +156,7 @@ Each override is refused, with the reason, when the release's state does not all
 		newAnnotateCmd(o, actRetry),
 		newPromoteCmd(o),
 		newUndoCmd(o),
+		newPlanCmd(o),
 	)
 	return root, &started
 }
