@@ -1,0 +1,242 @@
+//go:build e2e
+
+package plugin_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/cmd/kubectl-sluice/cli"
+	"github.com/sluicehq/sluice/devenv/manifest"
+	"github.com/sluicehq/sluice/e2e/framework"
+)
+
+// planUntil runs plan until its output satisfies ok (the simulator's
+// traffic needs a few scrapes before a 10s rate has data), and returns
+// the last output, which it logs.
+func (f *fixture) planUntil(ok func(string) bool, args ...string) string {
+	f.t.Helper()
+	all := append(append([]string{"plan", name}, args...), "--kubeconfig", env.ControlPlane.KubeconfigPath(), "-n", f.ns)
+	var out, errOut bytes.Buffer
+	err := framework.Poll(f.ctx, 90*time.Second, func() (bool, error) {
+		out.Reset()
+		errOut.Reset()
+		if code := cli.Run(f.ctx, all, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}); code != 0 {
+			return false, fmt.Errorf("plan: exit %d: %s", code, errOut.String())
+		}
+		return ok(out.String()), nil
+	})
+	f.t.Logf("kubectl sluice %s\n%s", strings.Join(all[:len(all)-4], " "), out.String())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out.String()
+}
+
+func planContains(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("the plan lacks %q", w)
+		}
+	}
+}
+
+// Before a release, plan shows Example 1's steps, what each does to the
+// Services and the Ingress, and both metrics run now against the real
+// Prometheus for the stable pods, passing; and it changes nothing.
+func TestPlanBeforeARelease(t *testing.T) {
+	f := newFixture(t, 4*time.Minute)
+	f.startExample1("", "docs/examples/error-rate-template.yaml", "docs/examples/example1-analysis-rollout.yaml")
+	stable := f.deploymentHash()
+	prom := "--prometheus-address=" + metrics.Prometheus.URL()
+	out := f.planUntil(func(out string) bool { return strings.Contains(out, "No warnings") }, prom)
+	planContains(t, out,
+		"Plan      rollouts-demo (namespace "+f.ns+"): Deployment/echoserver, 5 replicas, canary",
+		"Release   "+stable+" (stable) -> the next change of the pod template",
+		"Routing   Ingress echoserver (nginx), Service echoserver, canary Service echoserver-canary; 1s grace period",
+		// The steps.
+		"1     1         header User-Agent=Andriod  0s     error-rate",
+		"2     50% (3)   50%",
+		"3     100% (5)  100%",
+		// The routing, by the traffic package's own calls.
+		"  step 1\n    ~ Service echoserver (changed)\n        selector pod-template-hash  = \""+stable+"\"",
+		"    + Service echoserver-canary (created as a copy of Service echoserver, with)\n        selector pod-template-hash  = \"<new>\"\n",
+		"    + Ingress echoserver-canary (created as a copy of Ingress echoserver, with)",
+		"annotation nginx.ingress.kubernetes.io/canary-by-header        = \"User-Agent\"",
+		"annotation nginx.ingress.kubernetes.io/canary-weight           = \"50\"",
+		"  after step 3\n    - Service echoserver-canary (deleted)\n    - Ingress echoserver-canary (deleted)",
+		// The analysis, rendered for the stable revision and measured.
+		"after steps 1, 2 and 3: error-rate",
+		`sum(rate(http_requests_total{namespace="`+f.ns+`",pod_template_hash="`+stable+`",code=~"5.."}[10s]))`,
+		"✔ error-rate  [0]  pass if result[0] < 0.05  [passes]",
+		"at "+metrics.Prometheus.URL(),
+	)
+	if !strings.Contains(out, "✔ p99-latency") {
+		t.Errorf("p99-latency does not pass")
+	}
+
+	// Nothing was written: no canary objects, the stable Service as it
+	// was, no AnalysisRun.
+	for _, obj := range []client.Object{&corev1.Service{}, &networkingv1.Ingress{}} {
+		if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver-canary"}, obj); err == nil {
+			t.Errorf("plan created %T echoserver-canary", obj)
+		}
+	}
+	svc := &corev1.Service{}
+	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "echoserver"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, pinned := svc.Spec.Selector["pod-template-hash"]; pinned {
+		t.Errorf("plan pinned the stable Service: %v", svc.Spec.Selector)
+	}
+	var runs analysisv1alpha1.AnalysisRunList
+	if err := f.c.List(f.ctx, &runs, client.InNamespace(f.ns)); err != nil || len(runs.Items) != 0 {
+		t.Errorf("plan left %d AnalysisRuns (%v)", len(runs.Items), err)
+	}
+}
+
+// A template whose labels select nothing and whose condition fails today
+// is named in the warnings, with the label to blame. (The API server's
+// service proxy, plan's other way to Prometheus, cannot be tested here:
+// it proxies only to pod IPs, never to this machine's loopback.)
+func TestPlanWarns(t *testing.T) {
+	f := newFixture(t, 4*time.Minute)
+	template := `apiVersion: analysis.sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-rate}
+spec:
+  metrics:
+  - name: typo
+    successCondition: result[0] < 0.05
+    provider:
+      prometheus:
+        query: sum(rate(http_requests_total{namespace="{{ .namespace }}",pod_hash="{{ .canaryRevision }}"}[10s]))
+  - name: strict
+    successCondition: result[0] > 1000
+    provider:
+      prometheus:
+        query: sum(rate(http_requests_total{namespace="{{ .namespace }}",pod_template_hash="{{ .canaryRevision }}"}[10s]))
+`
+	if _, err := manifest.Create(f.ctx, f.c, f.ns, []byte(template)); err != nil {
+		t.Fatal(err)
+	}
+	f.startExample1("", "docs/examples/example1-analysis-rollout.yaml")
+	address := metrics.Prometheus.URL()
+	out := f.planUntil(func(out string) bool { return strings.Contains(out, "would fail today") }, "--prometheus-address="+address)
+	planContains(t, out,
+		"at "+address,
+		`metric typo (after steps 1, 2 and 3): no data for the stable revision; by its noData policy it is Inconclusive: the release would pause`,
+		`metric typo (after steps 1, 2 and 3): http_requests_total{namespace="`+f.ns+`",pod_hash="`,
+		`selects nothing in the last hour: no series of it has pod_hash="`,
+		`metric strict (after steps 1, 2 and 3) would fail today: `,
+		`: the release would be rolled back`,
+		"✖ strict",
+	)
+	if strings.Contains(out, `no series of it has namespace=`) {
+		t.Errorf("the namespace matcher is blamed too")
+	}
+}
+
+// plan --dry-run -f of a new image names the revision it will release,
+// which the release then has; of a Rollout admission refuses, the reason.
+func TestPlanDryRun(t *testing.T) {
+	f := newFixture(t, 4*time.Minute)
+	f.startExample1("", "docs/examples/error-rate-template.yaml", "docs/examples/example1-analysis-rollout.yaml")
+	dir := t.TempDir()
+	// The workload as its manifest would be changed: a new image, twice
+	// the pods.
+	d := f.deployment()
+	spec := d.Spec.DeepCopy()
+	spec.Template.Spec.Containers[0].Image = imageV2
+	spec.Replicas = ptr(int32(10))
+	changed := map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "echoserver", "labels": d.Labels},
+		"spec":     spec,
+	}
+	b, err := yaml.Marshal(changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "echoserver.yaml")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := f.ok("plan", name, "--dry-run", "-f", file, "--prometheus-address="+metrics.Prometheus.URL())
+	const marker = "changes the pod template: applying it starts a release of revision "
+	i := strings.Index(out, marker)
+	if i < 0 {
+		t.Fatalf("the plan does not name the new revision:\n%s", out)
+	}
+	revision := strings.Fields(out[i+len(marker):])[0]
+	planContains(t, out,
+		"Deployment/echoserver, 10 replicas",
+		"50% (5)",
+		"100% (10)",
+		"selector pod-template-hash  = \""+revision+"\"",
+	)
+	if now := f.deployment(); now.Spec.Template.Spec.Containers[0].Image == imageV2 || *now.Spec.Replicas != 5 {
+		t.Fatalf("the dry run changed the Deployment")
+	}
+	// Applied for real, the release is of that revision.
+	live := f.deployment()
+	live.Spec = *spec
+	if err := f.c.Update(f.ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	r := f.waitRollout("the release to start", func(r *v1beta1.Rollout) bool {
+		return r.Status.CanaryStatus != nil && r.Status.CanaryStatus.CanaryRevision != "" && r.Status.CanaryStatus.CanaryRevision != r.Status.CanaryStatus.StableRevision
+	})
+	if got := r.Status.CanaryStatus.CanaryRevision; got != revision {
+		t.Errorf("the release is of revision %s, the plan said %s", got, revision)
+	}
+
+	// A Rollout whose first step nginx cannot route (two header matches):
+	// admission lets it through, the plan stops at that step.
+	raw, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "docs/examples/example1-analysis-rollout.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoHeaders := filepath.Join(dir, "two-headers.yaml")
+	if err := os.WriteFile(twoHeaders, []byte(strings.Replace(string(raw), "            value: Andriod\n",
+		"            value: Andriod\n          - type: Exact\n            name: X-Beta\n            value: \"1\"\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = f.ok("plan", name, "-f", twoHeaders, "--prometheus-address="+metrics.Prometheus.URL())
+	planContains(t, out, "Dry run   the Rollout's new spec is planned",
+		"  step 1\n    ✖ stops here: route the step's traffic: ingress echoserver: route not supported: ",
+		"⚠ step 1: the routing fails: ", "(change the step: retrying will not help)")
+
+	// A Rollout admission refuses: a template that does not exist.
+	missing := filepath.Join(dir, "missing-template.yaml")
+	if err := os.WriteFile(missing, []byte(strings.ReplaceAll(string(raw), "templateName: error-rate", "templateName: no-such-template")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = f.ok("plan", name, "-f", missing, "--prometheus-address="+metrics.Prometheus.URL())
+	planContains(t, out, "⚠ the API server refuses Rollout rollouts-demo: ", "no-such-template")
+}
+
+// deploymentHash is the pod-template-hash of the echoserver's pods.
+func (f *fixture) deploymentHash() string {
+	var pods corev1.PodList
+	if err := f.c.List(f.ctx, &pods, client.InNamespace(f.ns), client.MatchingLabels{"app": "echoserver"}); err != nil || len(pods.Items) == 0 {
+		f.t.Fatalf("no echoserver pods: %v", err)
+	}
+	return pods.Items[0].Labels["pod-template-hash"]
+}
+
+func ptr[T any](v T) *T { return &v }
