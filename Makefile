@@ -24,6 +24,8 @@ PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 # time-to-stable variant.
 BENCH_RELEASES ?= 20
 BENCH_FAILURES ?= 5
+# make chaos writes its report here too (docs/reliability.md records one).
+CHAOS_REPORT ?= $(CURDIR)/bin/chaos-report.txt
 
 # The fuzz targets, as package:Target (see docs/reliability.md). make fuzz
 # runs each for FUZZTIME, one after the other; make fuzz-short, part of
@@ -48,7 +50,7 @@ FUZZTIME_SHORT ?= 2s
 # Minimising an interesting input can take the whole run: bound it.
 FUZZMINIMIZETIME ?= 10s
 
-.PHONY: all build image generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench clean
+.PHONY: all build image generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench chaos clean
 
 all: build
 
@@ -75,8 +77,9 @@ $(CONTROLLER_GEN):
 $(HELM):
 	devenv/tools/build.sh helm
 
-## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, and the
-## Helm chart's copies of them (and of deploy/grafana/sluice.json)
+## generate: deepcopy, CRDs, RBAC and webhook manifests into deploy/, the
+## Helm chart's copies of them (and of deploy/grafana/sluice.json), and the
+## Argo CD and Karmada manifests from their Lua scripts
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=deploy/crds
@@ -84,6 +87,7 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) webhook paths=./... output:webhook:artifacts:config=deploy/webhook
 	gofmt -w api
 	go run ./deploy/helm/chartsync
+	go run ./deploy/gitopssync
 
 ## verify: fail when generated files are stale or gofmt/go vet complain
 verify: generate
@@ -118,9 +122,10 @@ fuzz-run:
 		go test -run "^$$name\$$" -fuzz "^$$name\$$" -fuzztime $(FUZZ_FOR) -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg; \
 	done
 
-## e2e: end-to-end tests against a real local control plane; no test may skip
+## e2e: end-to-end tests against a real local control plane (the chaos
+## suite in its short version); no test may skip
 e2e: tools
-	set -o pipefail; go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
+	set -o pipefail; SLUICE_CHAOS=short go test -tags e2e $(E2E_FLAGS) -json ./e2e/... | $(NOSKIP)
 
 ## test: verify, the chart, unit (with the fuzz seed corpora), a short
 ## run of every fuzz target, and e2e — what CI runs
@@ -134,6 +139,16 @@ bench: tools
 	go test -run '^$$' -bench . -benchmem -count=1 ./analysis/condition
 	go test -tags e2e -run '^$$' -bench Transitions -benchtime $(BENCH_RELEASES)x -count=1 -timeout 30m ./e2e/bench
 	go test -tags e2e -run '^$$' -bench TimeToStable -benchtime $(BENCH_FAILURES)x -count=1 -timeout 30m ./e2e/bench
+
+## chaos: the long chaos run (e2e/chaos, about half an hour): releases of
+## every workload kind at once under manager SIGKILLs and failovers, API
+## server restarts, another writer and Prometheus faults, every one checked
+## by the invariant checker; prints the report (docs/reliability.md)
+chaos: tools
+	@mkdir -p $(dir $(CHAOS_REPORT)); rm -f $(CHAOS_REPORT)
+	set -o pipefail; SLUICE_CHAOS=full SLUICE_CHAOS_REPORT=$(CHAOS_REPORT) \
+		go test -tags e2e -count=1 -timeout 90m -run '^TestChaos$$' -json ./e2e/chaos | $(NOSKIP); \
+		status=$$?; if [ -f $(CHAOS_REPORT) ]; then echo; cat $(CHAOS_REPORT); fi; exit $$status
 
 ## demo: a local control plane with Sluice, and a release of the guide's example
 demo: tools build

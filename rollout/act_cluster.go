@@ -54,6 +54,8 @@ func (c *clusterEffects) Act(ctx context.Context, a Action, b workload.Batch) er
 		err = c.adapter.Release(ctx, b)
 	case Finalise:
 		err = c.adapter.Finalise(ctx)
+	case HandOver:
+		err = c.adapter.HandOver(ctx, b.Revision)
 	case RemoveFinalizer:
 		patch := client.MergeFrom(c.ro.DeepCopy())
 		controllerutil.RemoveFinalizer(c.ro, Finalizer)

@@ -52,10 +52,14 @@ const (
 	Finalise
 	// RemoveFinalizer lets a deleted Rollout go.
 	RemoveFinalizer
+	// HandOver makes Decision.Batch.Revision the workload's stable
+	// revision and keeps it frozen for the release of a newer one
+	// (workload.Adapter.HandOver).
+	HandOver
 )
 
 func (a Action) String() string {
-	return [...]string{"None", "Prepare", "Release", "Finalise", "RemoveFinalizer"}[a]
+	return [...]string{"None", "Prepare", "Release", "Finalise", "RemoveFinalizer", "HandOver"}[a]
 }
 
 // ActionResult is a workload action carried out, and its error.
@@ -115,6 +119,11 @@ type decider struct {
 	blueGreen bool
 	// hold is what the release waits for, set by the first wait met.
 	hold *v1beta1.Hold
+	// superseded is the newer revision the workload got while the release
+	// was being given back: the workload is kept frozen for it.
+	superseded string
+	// completing is true while a release that succeeded is given back.
+	completing bool
 }
 
 // Decide returns the Rollout's next status and the action to take. It is a
@@ -215,6 +224,14 @@ func (x *decider) progress() {
 		case v1beta1.ProgressingReasonInitializing:
 			x.start()
 		case v1beta1.ProgressingReasonFinalising:
+			if x.revertedToStable() {
+				// Re-applied while the release finalised: it is cancelled,
+				// in the rollback order from its start (traffic back to
+				// stable before any new pod goes).
+				x.cs.FinalisingStep = ""
+				x.cancel()
+				return
+			}
 			x.finalise(true)
 		case v1beta1.ProgressingReasonCancelling:
 			x.finalise(false)
@@ -295,17 +312,11 @@ func (x *decider) stamp() {
 func (x *decider) roll() {
 	info, cs := x.Workload, x.cs
 	switch {
-	case info.Settled && info.UpdateRevision == cs.StableRevision:
-		x.setProgressing(v1beta1.ProgressingReasonCancelling, msgCancelling)
-		x.event(corev1.EventTypeNormal, "RollbackDetected", "the workload's template is back at the stable revision "+cs.StableRevision+": cancelling the release")
-		x.made(DecisionRollback, CauseManual)
-		x.finalise(false)
+	case x.revertedToStable():
+		x.cancel()
 		return
-	case x.Rollout.Spec.Strategy.Paused && reason(&x.d.Status) != ReasonAborted:
-		x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
-		x.event(corev1.EventTypeNormal, "Paused", msgPaused)
-		x.made(DecisionPause, CauseManual)
-		x.wait(v1beta1.HoldPausedBySpec, "")
+	case x.pausedBySpec():
+		x.pause()
 		return
 	case info.Settled && info.UpdateRevision != cs.CanaryRevision && x.blueGreen:
 		// Kruise refuses this too: both versions run at full size.
@@ -316,6 +327,10 @@ func (x *decider) roll() {
 		return
 	}
 	if x.overrides() {
+		return
+	}
+	if x.pausedBySpec() { // a retry took the release out of its abort
+		x.pause()
 		return
 	}
 	if reason(&x.d.Status) == ReasonAborted {
@@ -334,6 +349,19 @@ func (x *decider) roll() {
 	// moves one state forward; no state repeats, so this ends.
 	for pass := 0; pass < 8 && x.step(); pass++ {
 	}
+}
+
+// pausedBySpec reports a release that spec.strategy.paused holds (an
+// aborted one stays aborted).
+func (x *decider) pausedBySpec() bool {
+	return x.Rollout.Spec.Strategy.Paused && reason(&x.d.Status) != ReasonAborted
+}
+
+func (x *decider) pause() {
+	x.setProgressing(v1beta1.ProgressingReasonPaused, msgPaused)
+	x.event(corev1.EventTypeNormal, "Paused", msgPaused)
+	x.made(DecisionPause, CauseManual)
+	x.wait(v1beta1.HoldPausedBySpec, "")
 }
 
 // checkApproval honours a StepReady patched onto the progress (what
@@ -355,6 +383,20 @@ func (x *decider) checkApproval() {
 	cs.CurrentStepState = wrote
 }
 
+// revertedToStable reports a workload whose template is back at the
+// stable revision: the release is cancelled.
+func (x *decider) revertedToStable() bool {
+	info, cs := x.Workload, x.cs
+	return info.Settled && info.UpdateRevision == cs.StableRevision && cs.StableRevision != cs.CanaryRevision
+}
+
+func (x *decider) cancel() {
+	x.setProgressing(v1beta1.ProgressingReasonCancelling, msgCancelling)
+	x.event(corev1.EventTypeNormal, "RollbackDetected", "the workload's template is back at the stable revision "+x.cs.StableRevision+": cancelling the release")
+	x.made(DecisionRollback, CauseManual)
+	x.finalise(false)
+}
+
 // continuousRelease replaces the release of one revision with that of the
 // workload's newer one, from step 1. Traffic leaves the replaced version
 // before its pods go; the stable Service stays pinned and the canary
@@ -368,6 +410,11 @@ func (x *decider) continuousRelease() {
 	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
 	x.release().Started = x.now()
 	x.resetTo(1)
+	x.noteHandled()       // overrides given for the replaced version do not act on this one
+	if x.pausedBySpec() { // an aborted release was not paused; the new one is
+		x.pause()
+		return
+	}
 	x.wait(v1beta1.HoldWaitingForPods, "")
 }
 
@@ -437,6 +484,8 @@ func actionVerb(a Action) string {
 		return "releasing the batch on"
 	case Finalise:
 		return "giving back"
+	case HandOver:
+		return "handing over"
 	}
 	return a.String()
 }

@@ -257,24 +257,56 @@ func (x *decider) recordOverride(action string, rs *analysisv1alpha1.RunStatus) 
 	x.event(corev1.EventTypeNormal, "Override", msg)
 }
 
-// overrides acts on a new promote, abort or retry annotation value; it
-// reports whether the decision is made.
+// overrides acts on new values of the promote, abort and retry
+// annotations; it reports whether the decision is made. Every new value
+// is handled at once, and when several come together one acts, the
+// safest: an abort, else a retry, else a promotion (the others are
+// reported as ignored).
 func (x *decider) overrides() bool {
 	ann := x.Rollout.Annotations
 	if ann[analysisv1alpha1.PromoteAnnotation] == "" && ann[analysisv1alpha1.AbortAnnotation] == "" && ann[analysisv1alpha1.RetryAnnotation] == "" {
 		return false
 	}
 	a := x.analysis()
-	if v := ann[analysisv1alpha1.AbortAnnotation]; v != "" && v != a.AbortHandled {
-		a.AbortHandled = v
-		if reason(&x.d.Status) != ReasonAborted {
-			x.recordOverride("Abort", nil)
-			x.abort("aborted by a person ("+analysisv1alpha1.AbortAnnotation+")", CauseManual, "", "")
-			return true
+	fresh := func(key string, handled *string) bool {
+		v := ann[key]
+		if v == "" || v == *handled {
+			return false
 		}
+		*handled = v
+		return true
 	}
-	if v := ann[analysisv1alpha1.PromoteAnnotation]; v != "" && v != a.PromoteHandled {
-		a.PromoteHandled = v
+	abort := fresh(analysisv1alpha1.AbortAnnotation, &a.AbortHandled)
+	retry := fresh(analysisv1alpha1.RetryAnnotation, &a.RetryHandled)
+	promote := fresh(analysisv1alpha1.PromoteAnnotation, &a.PromoteHandled)
+	aborted := reason(&x.d.Status) == ReasonAborted
+	ignore := func(what, why string) {
+		x.event(corev1.EventTypeWarning, "OverrideIgnored", what+" ignored: "+why)
+	}
+	switch {
+	case abort && !aborted:
+		if retry {
+			ignore("retry", "an abort came with it")
+		}
+		if promote {
+			ignore("promote", "an abort came with it")
+		}
+		x.recordOverride("Abort", nil)
+		x.abort("aborted by a person ("+analysisv1alpha1.AbortAnnotation+")", CauseManual, "", "")
+		return true
+	case retry:
+		if promote {
+			ignore("promote", "a retry came with it; promote the retried release")
+		}
+		x.retry(aborted)
+		return false
+	case promote && aborted:
+		// Its new pods are gone and traffic is back on stable: promoting
+		// would send everyone to a version with no pod. A retry releases
+		// it again, step by step.
+		ignore("promote", "the release is aborted: retry it ("+analysisv1alpha1.RetryAnnotation+") to release this version again, then promote it")
+		return false
+	case promote:
 		x.recordOverride("Promote", a.StepRun)
 		x.made(DecisionPromote, CauseManual)
 		x.ended(v1beta1.OutcomePromoted, "promoted by a person ("+analysisv1alpha1.PromoteAnnotation+")")
@@ -284,26 +316,28 @@ func (x *decider) overrides() bool {
 		x.finalise(true)
 		return true
 	}
-	if v := ann[analysisv1alpha1.RetryAnnotation]; v != "" && v != a.RetryHandled {
-		a.RetryHandled = v
-		a.Attempt++
-		x.recordOverride("Retry", a.StepRun)
-		x.made(DecisionRetry, CauseManual)
-		removeCondition(&x.d.Status, ConditionAnalysis)
-		if reason(&x.d.Status) == ReasonAborted {
-			// A retried release starts over with fresh runs.
-			a.StepRun, a.BackgroundRun = nil, nil
-			x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
-			x.release().Started = x.now()
-			x.resetTo(1)
-			return false
-		}
-		if x.cs.CurrentStepState == v1beta1.CanaryStepStateMetricsAnalysis {
-			a.StepRun = nil
-		}
-		a.BackgroundRun = nil
-	}
 	return false
+}
+
+// retry re-runs the analysis that holds the release with fresh runs, or
+// restarts an aborted release from step 1.
+func (x *decider) retry(aborted bool) {
+	a := x.analysis()
+	a.Attempt++
+	x.recordOverride("Retry", a.StepRun)
+	x.made(DecisionRetry, CauseManual)
+	removeCondition(&x.d.Status, ConditionAnalysis)
+	if aborted {
+		a.StepRun, a.BackgroundRun = nil, nil
+		x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
+		x.release().Started = x.now()
+		x.resetTo(1)
+		return
+	}
+	if x.cs.CurrentStepState == v1beta1.CanaryStepStateMetricsAnalysis {
+		a.StepRun = nil
+	}
+	a.BackgroundRun = nil
 }
 
 // noteHandled marks the override annotations present at the start of a

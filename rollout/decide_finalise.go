@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/workload"
 )
 
 // The finalising orders of Kruise Rollout (reference §3.2): after a
@@ -48,31 +49,52 @@ func (x *decider) successOrder() []v1beta1.FinalisingStepType {
 // one; after a cancel it is unchanged and no pod of the cancelled
 // revision is left (canaryReplicas 0). status.lastRelease says how it ended.
 func (x *decider) finalise(success bool) {
+	if !x.giveBackRelease(success) {
+		return
+	}
+	if x.superseded != "" {
+		x.start() // the newer version pushed meanwhile, from the stable revision now
+	}
+}
+
+// giveBackRelease runs the finalising order; it reports whether the
+// release is over (Healthy, its end recorded).
+func (x *decider) giveBackRelease(success bool) bool {
 	x.clearDeadline()
 	order := x.successOrder()
 	if !success {
 		order = finaliseRollback
 	}
+	x.completing = success
 	x.requestRunStop()
 	if !x.giveBack(order, true) {
-		return
+		return false
 	}
 	st := &x.d.Status
 	st.Phase = v1beta1.RolloutPhaseHealthy
 	x.cs.CurrentStepState = v1beta1.CanaryStepStateCompleted
+	if success && x.superseded != "" && x.Workload.StableRevision != x.cs.CanaryRevision {
+		// The released revision could not become the workload's stable
+		// one (its pods are not the workload's own): the newer version is
+		// released from the old stable revision.
+		x.setProgressing(v1beta1.ProgressingReasonCompleted, msgRolledBack)
+		x.ended(v1beta1.OutcomeCancelled, "revision "+x.superseded+" was pushed while it was finalising")
+		return true
+	}
 	if success {
 		x.ended(v1beta1.OutcomeCompleted, "")
 		x.cs.StableRevision = x.cs.CanaryRevision
 		x.setProgressing(v1beta1.ProgressingReasonCompleted, msgCompleted)
 		x.setCondition(v1beta1.RolloutConditionSucceeded, corev1.ConditionTrue, v1beta1.ProgressingReasonCompleted, msgCompleted)
 		x.event(corev1.EventTypeNormal, "ReleaseCompleted", msgCompleted)
-		return
+		return true
 	}
 	x.cs.CanaryReplicas, x.cs.CanaryReadyReplicas = 0, 0
 	x.setProgressing(v1beta1.ProgressingReasonCompleted, msgRolledBack)
 	x.setCondition(v1beta1.RolloutConditionSucceeded, corev1.ConditionFalse, v1beta1.ProgressingReasonCancelling, msgRolledBack)
 	x.event(corev1.EventTypeNormal, "ReleaseCancelled", msgRolledBack)
 	x.ended(v1beta1.OutcomeCancelled, "the stable template was re-applied")
+	return true
 }
 
 // ended records how the release ended, once: a release aborted or
@@ -89,6 +111,27 @@ func (x *decider) ended(outcome v1beta1.ReleaseOutcome, why string) {
 		Outcome: outcome, Revision: x.cs.CanaryRevision, StableRevision: x.cs.StableRevision,
 		Step: x.cs.CurrentStepIndex, Started: &started, Ended: x.now(), Message: why,
 	}
+}
+
+// handOver is ResumeWorkload when a newer version was pushed while the
+// release was finalising (the freeze webhook kept the workload frozen):
+// resuming would roll it out natively, unbatched. The workload stays
+// frozen, the released revision becomes its stable one where the workload
+// allows (a Deployment's ReplicaSets), and the newer version's release
+// starts from there, step by step. It reports whether the task is done.
+func (x *decider) handOver() bool {
+	info := x.Workload
+	x.superseded = info.UpdateRevision
+	if r := x.d.Status.Release; r != nil {
+		r.Batch = nil
+	}
+	if !x.completing || !info.CanHandOver || info.StableRevision == x.cs.CanaryRevision {
+		return true
+	}
+	x.d.Action = HandOver
+	x.d.Batch = workload.Batch{Revision: x.cs.CanaryRevision}
+	x.wait(v1beta1.HoldWaitingForPods, "")
+	return false
 }
 
 // givingBack reports whether there is anything to give back: a frozen
@@ -132,6 +175,15 @@ func (x *decider) finaliseTask(t v1beta1.FinalisingStepType, released bool) bool
 		info := x.Workload
 		if info == nil || (!info.Frozen && (info.Released || !released)) {
 			return true
+		}
+		if released && info.Frozen && !info.Settled {
+			// Its controller has not seen its latest template yet: what it
+			// would roll out once resumed is not known.
+			x.wait(v1beta1.HoldWaitingForPods, "")
+			return false
+		}
+		if released && info.Frozen && info.UpdateRevision != x.cs.CanaryRevision && info.UpdateRevision != x.cs.StableRevision {
+			return x.handOver()
 		}
 		// The workload leaves the batch: the webhook stops holding it.
 		if r := x.d.Status.Release; r != nil {

@@ -61,8 +61,10 @@ func FuzzDecide(f *testing.F) {
 				token++
 			case 4: // the stable template re-applied
 				s.info.UpdateRevision, s.info.PodRevision = s.info.StableRevision, s.info.StableRevision
-			case 5:
-				s.approve()
+			case 5: // kubectl-kruise rollout approve, whatever the state
+				if s.r.Status.Progress() != nil {
+					s.approve()
+				}
 			case 6:
 				s.r.Spec.Strategy.Paused = !s.r.Spec.Strategy.Paused
 			case 7:
@@ -104,8 +106,40 @@ func FuzzDecide(f *testing.F) {
 						t.Fatalf("batch %+v beyond its step", b)
 					}
 				}
+				checkTrafficInForce(t, s.r)
 			}
 			s.now = s.now.Add(time.Duration(op%4) * time.Second)
 		}
 	})
+}
+
+// checkTrafficInForce: while a release steps, the routing in force sends
+// no more than the current step's weight (the previous step's while this
+// one's pods come up), and an aborted release none once its pods go.
+func checkTrafficInForce(t *testing.T, r *v1beta1.Rollout) {
+	t.Helper()
+	st := r.Status
+	tr := st.TrafficOf()
+	if tr == nil || tr.Weight == nil {
+		return
+	}
+	steps := r.Spec.Strategy.Steps()
+	weightOf := func(i int32) int32 {
+		if i < 1 || int(i) > len(steps) {
+			return 0
+		}
+		w, _ := steps[i-1].Weight()
+		return w
+	}
+	switch st.ProgressingReason() {
+	case v1beta1.ProgressingReasonInRolling, v1beta1.ProgressingReasonPaused:
+		i := st.CurrentStepIndex
+		allowed := weightOf(i)
+		if s := st.CurrentStepState; s == v1beta1.CanaryStepStateInit || s == v1beta1.CanaryStepStateUpgrade {
+			allowed = max(allowed, weightOf(i-1))
+		}
+		if *tr.Weight > allowed {
+			t.Fatalf("weight %d%% in force at step %d %s, the step allows %d%%", *tr.Weight, i, st.CurrentStepState, allowed)
+		}
+	}
 }

@@ -32,11 +32,16 @@ func (x *decider) jump() bool {
 	}
 	back := k < cs.CurrentStepIndex
 	if back && x.routed() {
-		call := TrafficCall{Op: TrafficToStable}
-		if s := x.steps()[k-1]; s.HasRoute() {
-			call = TrafficCall{Op: TrafficRoute, Step: k, Revision: cs.PodTemplateHash}
-		}
-		if !x.trafficDone(call, false) {
+		s := x.steps()[k-1]
+		rev := cs.PodTemplateHash
+		switch {
+		case s.HasRoute() && x.readyFor(x.target(s)):
+			if !x.trafficDone(TrafficCall{Op: TrafficCanaryService, Revision: rev}, false) ||
+				!x.trafficDone(TrafficCall{Op: TrafficRoute, Step: k, Revision: rev}, false) {
+				return false
+			}
+		case !x.trafficDone(TrafficCall{Op: TrafficToStable}, false):
+			// The step routes nothing, or its pods are not ready: all to stable.
 			return false
 		}
 	}
@@ -188,13 +193,11 @@ func (x *decider) upgrade(i, target int32) bool {
 // to make room.
 func (x *decider) batchDone(target int32) bool {
 	info := x.Workload
-	if !info.Settled || info.UpdateRevision != x.cs.CanaryRevision || info.Updated < target || (!x.blueGreen && info.Updated+info.Others > info.Replicas) {
+	if !x.readyFor(target) || (!x.blueGreen && info.Updated+info.Others > info.Replicas) {
 		return false
 	}
-	if b := x.release().Batch; b != nil && b.Shrink && info.Updated != target {
-		return false
-	}
-	return target-info.UpdatedReady <= x.failureThreshold(target)
+	b := x.release().Batch
+	return b == nil || !b.Shrink || info.Updated == target
 }
 
 // failureThreshold is how many pods of a batch may be unready. Kruise

@@ -204,9 +204,23 @@ func describeRoute(s v1beta1.CanaryStep) string {
 }
 
 // routeStep sends step i's traffic to the new pods: the canary Service
-// first (it must have a ready endpoint), then the routes.
+// first (it must have a ready endpoint), then the routes, and only while
+// the step's pods are ready now (a pod may have turned unready since the
+// batch was done: traffic waits for it).
 func (x *decider) routeStep(i int32) bool {
+	if !x.readyFor(x.target(x.steps()[i-1])) {
+		x.wait(v1beta1.HoldWaitingForPods, "")
+		return false
+	}
 	rev := x.cs.PodTemplateHash
 	return x.trafficDone(TrafficCall{Op: TrafficCanaryService, Revision: rev}, false) &&
 		x.trafficDone(TrafficCall{Op: TrafficRoute, Step: i, Revision: rev}, true)
+}
+
+// readyFor reports whether at least target new pods run the released
+// revision and at most failureThreshold of them are unready.
+func (x *decider) readyFor(target int32) bool {
+	info := x.Workload
+	return info.Settled && info.UpdateRevision == x.cs.CanaryRevision && info.Updated >= target &&
+		target-info.UpdatedReady <= x.failureThreshold(target)
 }

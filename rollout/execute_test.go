@@ -279,3 +279,45 @@ func TestAnalysisNotStartedHolds(t *testing.T) {
 		t.Errorf("condition %+v once the run exists", c)
 	}
 }
+
+// A version pushed while a release finalises (the freeze webhook keeps the
+// workload frozen) is never rolled out natively: the workload is not
+// resumed, the released revision becomes the stable one where the workload
+// allows, and the newer version is released from there, step by step.
+func TestANewVersionWhileFinalising(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		canHandOver bool
+		outcome     v1beta1.ReleaseOutcome
+		stable      string
+	}{
+		{"the released revision becomes stable", true, v1beta1.OutcomeCompleted, "v2"},
+		{"the released pods are not the workload's own", false, v1beta1.OutcomeCancelled, "v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newReleaseSim(t, example1())
+			s.info.CanHandOver = tc.canHandOver
+			s.run(func(d Decision) bool {
+				p := d.Status.Progress()
+				return p != nil && p.FinalisingStep == v1beta1.FinalisingStepResumeWorkload
+			})
+			changes := len(s.changes)
+			// The webhook freezes the workload for the new template.
+			i := s.info
+			i.UpdateRevision, i.PodRevision, i.Updated, i.UpdatedReady, i.Others = "v4", "v4", 0, 0, i.Replicas
+			i.Frozen, i.Released = true, false
+			s.run(func(d Decision) bool {
+				return d.Status.Phase == v1beta1.RolloutPhaseProgressing && d.Status.CanaryStatus.CanaryRevision == "v4"
+			})
+			if slices.Contains(s.changes[changes:], "ResumeWorkload") {
+				t.Fatalf("the workload was resumed with the newer template: %q", s.changes[changes:])
+			}
+			if l := s.r.Status.LastRelease; l == nil || l.Outcome != tc.outcome || l.Revision != "v2" {
+				t.Errorf("lastRelease %+v, want %s of v2", l, tc.outcome)
+			}
+			if got := s.r.Status.CanaryStatus.StableRevision; got != tc.stable {
+				t.Errorf("the release of v4 starts from stable %s, want %s", got, tc.stable)
+			}
+		})
+	}
+}

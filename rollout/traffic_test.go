@@ -94,7 +94,7 @@ func (s *releaseSim) route(c TrafficCall) (bool, error) {
 			return change(c.Op.String())
 		}
 	case TrafficCanaryService:
-		if c.Revision != s.info.PodRevision {
+		if p := s.r.Status.Progress(); c.Revision != s.info.PodRevision && (p == nil || c.Revision != p.PodTemplateHash) {
 			s.t.Errorf("canary Service for revision %q, the new pods are %q", c.Revision, s.info.PodRevision)
 		}
 		if !s.canaryService {
@@ -209,8 +209,15 @@ func (s *releaseSim) Act(_ context.Context, a Action, b workload.Batch) error {
 		if s.r.Spec.Strategy.IsBlueGreen() {
 			i.Others = i.Replicas // the old pods stay until the workload resumes
 		}
+	case HandOver:
+		s.changes = append(s.changes, "HandOver "+b.Revision)
+		if i.CanHandOver {
+			i.StableRevision = b.Revision
+		}
 	case Finalise:
-		if s.routedStep != 0 && i.UpdateRevision == i.StableRevision {
+		// Resumed, the workload rolls to its update revision: traffic must
+		// not still go to the pods of another one.
+		if s.routedStep != 0 && i.UpdateRevision != s.r.Status.NewRevision() {
 			s.t.Errorf("new pods removed while traffic still goes to them")
 		}
 		s.changes = append(s.changes, "ResumeWorkload")

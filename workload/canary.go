@@ -221,3 +221,7 @@ func (a *CanaryDeployment) Finalise(ctx context.Context) error {
 	}
 	return nil
 }
+
+// HandOver does nothing: the workload reports its stable revision itself
+// (or, for a canary Deployment, the released pods are not its own).
+func (a *CanaryDeployment) HandOver(context.Context, string) error { return nil }

@@ -103,6 +103,7 @@ func (a *Deployment) Observe(ctx context.Context) (*Info, error) {
 		RevisionLabel:  appsv1.DefaultDeploymentUniqueLabelKey,
 		Controlled:     d.Annotations[ControlInfoAnnotation] != "",
 		Labelled:       d.Labels[WorkloadTypeLabel] != "",
+		CanHandOver:    true,
 	}
 	info.StableRevision = d.Labels[StableRevisionLabel]
 	if info.StableRevision == "" {
@@ -454,6 +455,21 @@ func (a *Deployment) Finalise(ctx context.Context) error {
 		return nil
 	}
 	return a.Client.Update(ctx, d)
+}
+
+// HandOver makes revision (a ReplicaSet's pod-template-hash) the stable
+// one: the next release scales it as the stable version.
+func (a *Deployment) HandOver(ctx context.Context, revision string) error {
+	d := &appsv1.Deployment{}
+	if err := a.Client.Get(ctx, a.Key, d); err != nil {
+		return err
+	}
+	if d.Labels[StableRevisionLabel] == revision {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	metav1.SetMetaDataLabel(&d.ObjectMeta, StableRevisionLabel, revision)
+	return a.Client.Patch(ctx, d, patch)
 }
 
 // scaleReplicaSet sets a ReplicaSet's replicas if it is still the version

@@ -80,7 +80,7 @@ func TestDeploymentObserve(t *testing.T) {
 	}
 	v1, v2 := stable.Labels[appsv1.DefaultDeploymentUniqueLabelKey], next.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 	want := Info{Replicas: 10, Frozen: true, StableRevision: v1, UpdateRevision: v2, PodRevision: v2,
-		Updated: 4, UpdatedReady: 3, Others: 7, Settled: true, Controlled: true, RevisionLabel: "pod-template-hash"}
+		Updated: 4, UpdatedReady: 3, Others: 7, Settled: true, Controlled: true, CanHandOver: true, RevisionLabel: "pod-template-hash"}
 	info.Unready = nil // named from pods, which this test has none of
 	if !equality.Semantic.DeepEqual(*info, want) {
 		t.Errorf("info\n got %+v\nwant %+v", *info, want)

@@ -321,3 +321,7 @@ func setAnnotation(u *unstructured.Unstructured, k, v string) {
 	ann[k] = v
 	u.SetAnnotations(ann)
 }
+
+// HandOver does nothing: the workload reports its stable revision itself
+// (or, for a canary Deployment, the released pods are not its own).
+func (a *Partitioned) HandOver(context.Context, string) error { return nil }

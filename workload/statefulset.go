@@ -288,3 +288,7 @@ func podReady(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// HandOver does nothing: the workload reports its stable revision itself
+// (or, for a canary Deployment, the released pods are not its own).
+func (a *StatefulSet) HandOver(context.Context, string) error { return nil }

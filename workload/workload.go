@@ -77,6 +77,12 @@ type Info struct {
 	// Labelled is true when the workload carries WorkloadTypeLabel, which
 	// the freeze webhook and the manager's cache select by.
 	Labelled bool
+	// CanHandOver is true when HandOver can make the released revision
+	// the stable one while the workload stays frozen: its new pods are
+	// the workload's own (partition-style and blue-green Deployments);
+	// StatefulSets and OpenKruise kinds report it in StableRevision once
+	// every pod runs it.
+	CanHandOver bool
 }
 
 // Batch is the target of one step.
@@ -113,6 +119,11 @@ type Adapter interface {
 	// by itself (or, after a rollback, returns to its stable version).
 	// Idempotent; the reconciler waits for Info.Released.
 	Finalise(ctx context.Context) error
+	// HandOver makes revision the workload's stable revision and keeps
+	// the workload frozen, for the release of a newer template pushed
+	// while the last one was finalising. Idempotent; a no-op where the
+	// workload does not support it (Info.CanHandOver).
+	HandOver(ctx context.Context, revision string) error
 }
 
 // For returns the adapter for the workload a Rollout references, or an

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -50,20 +53,19 @@ func (c *ControlPlane) startEtcd(ctx context.Context, binary string) (string, er
 
 // startAPIServer runs kube-apiserver on a free port of 127.0.0.1, waits for
 // /readyz, and sets up the admin kubeconfig, REST config and clientset.
-func (c *ControlPlane) startAPIServer(ctx context.Context, binary, etcdURL string) error {
+func (c *ControlPlane) startAPIServer(ctx context.Context, binary, etcdURL string) (err error) {
+	if c.auditPolicy, err = c.writeAuditPolicy(); err != nil {
+		return err
+	}
 	p, ports, err := c.startListening(ctx, 1, func(ports []int) (*process, error) {
 		return startProcess(binAPIServer, binary, c.apiServerArgs(etcdURL, ports[0]), nil, c.logDir, c.log)
 	})
 	if err != nil {
 		return err
 	}
+	c.apiServer = apiServerRun{binary: binary, etcdURL: etcdURL, port: ports[0]}
 	c.url = "https://127.0.0.1:" + strconv.Itoa(ports[0])
-
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.pki.caCertPEMRaw)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	defer hc.CloseIdleConnections()
-	if err := waitHTTPOK(ctx, startTimeout, p, hc, c.url+"/readyz", c.pki.adminToken); err != nil {
+	if err := c.waitAPIServerReady(ctx, p); err != nil {
 		return err
 	}
 
@@ -80,6 +82,69 @@ func (c *ControlPlane) startAPIServer(ctx context.Context, binary, etcdURL strin
 	}
 	c.client, err = kubernetes.NewForConfig(c.config)
 	return err
+}
+
+// waitAPIServerReady waits until the apiserver process p answers /readyz.
+func (c *ControlPlane) waitAPIServerReady(ctx context.Context, p *process) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.pki.caCertPEMRaw)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	defer hc.CloseIdleConnections()
+	return waitHTTPOK(ctx, startTimeout, p, hc, c.url+"/readyz", c.pki.adminToken)
+}
+
+// apiServerRun is how kube-apiserver was started, to start it again.
+type apiServerRun struct {
+	binary, etcdURL string
+	port            int
+}
+
+// restartAttempts bounds how often RestartAPIServer tries to bind the
+// port again while the old process's socket is still being released.
+const restartAttempts = 10
+
+// RestartAPIServer stops kube-apiserver (SIGTERM, as an upgrade of the
+// control plane does; SIGKILL after a grace period) and starts it again on
+// the same port with the same flags, returning once it is ready again.
+// Every client keeps working with the configuration it has (address,
+// certificates and tokens are unchanged) once it reconnects; watches are
+// cut and resumed. It fails if another process took the port meanwhile.
+func (c *ControlPlane) RestartAPIServer(ctx context.Context) error {
+	c.mu.Lock()
+	idx := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == binAPIServer })
+	var old *process
+	if idx >= 0 {
+		old = c.procs[idx]
+	}
+	c.mu.Unlock()
+	if old == nil {
+		return errors.New("RestartAPIServer: kube-apiserver is not running")
+	}
+	old.stop(stopGrace)
+	run := c.apiServer
+	var last error
+	for range restartAttempts {
+		p, err := startProcess(binAPIServer, run.binary, c.apiServerArgs(run.etcdURL, run.port), nil, c.logDir, c.log)
+		if err != nil {
+			return err
+		}
+		if last = p.waitListening(ctx, listenTimeout, run.port); last == nil {
+			c.mu.Lock()
+			c.procs[idx] = p
+			c.mu.Unlock()
+			return c.waitAPIServerReady(ctx, p)
+		}
+		p.stop(stopGrace)
+		if !errors.Is(last, ErrAddressInUse) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("kube-apiserver could not listen on its port %d again: %w", run.port, last)
 }
 
 // apiServerArgs is kube-apiserver's command line.
@@ -113,5 +178,9 @@ func (c *ControlPlane) apiServerArgs(etcdURL string, port int) []string {
 		// The "kubernetes" Endpoints would point at 127.0.0.1, which Endpoints
 		// validation rejects; nothing in the cluster needs them (no kube-proxy).
 		"--endpoint-reconciler-type=none",
+		// Who deleted which pod or workload (see Deletions).
+		"--audit-policy-file=" + c.auditPolicy,
+		"--audit-log-path=" + c.AuditLogPath(),
+		"--audit-log-format=json",
 	}
 }

@@ -22,6 +22,7 @@ import (
 const (
 	adminUser  = "sluice-admin"
 	adminGroup = "system:masters"
+	kwokUser   = "kwok"
 )
 
 // pki holds the paths of the credentials written for one control plane.
@@ -33,6 +34,7 @@ type pki struct {
 	saPub        string
 	tokenFile    string // --token-auth-file
 	adminToken   string
+	kwokToken    string // kwok's own identity (see guardKwokDeletes)
 	caCertPEMRaw []byte
 }
 
@@ -109,11 +111,13 @@ func writePKI(dir string) (*pki, error) {
 		return nil, err
 	}
 
-	tok := make([]byte, 24)
-	if _, err := rand.Read(tok); err != nil {
-		return nil, err
+	for _, t := range []*string{&p.adminToken, &p.kwokToken} {
+		tok := make([]byte, 24)
+		if _, err := rand.Read(tok); err != nil {
+			return nil, err
+		}
+		*t = hex.EncodeToString(tok)
 	}
-	p.adminToken = hex.EncodeToString(tok)
 
 	files := []struct {
 		path string
@@ -124,7 +128,8 @@ func writePKI(dir string) (*pki, error) {
 		{p.servingKey, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: srvKeyDER})},
 		{p.saKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{p.saPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER})},
-		{p.tokenFile, fmt.Appendf(nil, "%s,%s,%s,%q\n", p.adminToken, adminUser, adminUser, adminGroup)},
+		{p.tokenFile, fmt.Appendf(nil, "%s,%s,%s,%q\n%s,%s,%s,%q\n", p.adminToken, adminUser, adminUser, adminGroup,
+			p.kwokToken, kwokUser, kwokUser, adminGroup)},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {

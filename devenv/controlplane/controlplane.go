@@ -52,9 +52,12 @@ type ControlPlane struct {
 	log       io.Writer
 	pki       *pki
 	url       string
-	config    *rest.Config
-	client    *kubernetes.Clientset
-	kubecfg   string
+	apiServer apiServerRun
+	// auditPolicy is the API server's audit policy file.
+	auditPolicy string
+	config      *rest.Config
+	client      *kubernetes.Clientset
+	kubecfg     string
 
 	mu    sync.Mutex
 	procs []*process // in start order
@@ -117,7 +120,7 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 	if err := c.startScheduler(bins[binScheduler]); err != nil {
 		return nil, err
 	}
-	if err := c.startKwok(bins[binKwok], stages); err != nil {
+	if err := c.startKwok(ctx, bins[binKwok], stages); err != nil {
 		return nil, err
 	}
 	if err := c.createNodes(ctx, o.Nodes); err != nil {
@@ -153,7 +156,8 @@ func (c *ControlPlane) CACertPEM() []byte { return append([]byte(nil), c.pki.caC
 func (c *ControlPlane) Dir() string { return c.dir }
 
 // LogPath returns the log file of a component ("etcd", "kube-apiserver",
-// "kube-controller-manager", "kube-scheduler" or "kwok").
+// "kube-controller-manager", "kube-scheduler" or "kwok"; "audit" is the
+// API server's audit log of deletions).
 func (c *ControlPlane) LogPath(component string) string {
 	return filepath.Join(c.logDir, component+".log")
 }

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,9 @@ import (
 	"slices"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -29,15 +33,22 @@ var builtinStages embed.FS
 
 // startKwok writes the stages and runs kwok on the nodes annotated
 // kwok.x-k8s.io/node=fake.
-func (c *ControlPlane) startKwok(binary, stages string) error {
+func (c *ControlPlane) startKwok(ctx context.Context, binary, stages string) error {
 	cfg := filepath.Join(c.dir, "kwok-stages.yaml")
 	if err := os.WriteFile(cfg, []byte(stages), 0o600); err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(c.dir, "kwok.kubeconfig")
+	if err := writeKubeconfig(kubeconfig, c.url, c.pki.caCertPEMRaw, c.pki.kwokToken); err != nil {
+		return err
+	}
+	if err := c.guardKwokDeletes(ctx); err != nil {
 		return err
 	}
 	// KWOK_WORKDIR keeps a user's ~/.kwok/kwok.yaml from being loaded too.
 	// It serves nothing (no --server-address): no port to race for.
 	_, err := c.start(binKwok, binary, []string{"KWOK_WORKDIR=" + filepath.Join(c.dir, "kwok")},
-		"--kubeconfig="+c.kubecfg,
+		"--kubeconfig="+kubeconfig,
 		"--config="+cfg,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+kwokNodeAnnotation+"="+kwokNodeValue,
@@ -133,4 +144,50 @@ func splitYAML(s string) []string {
 		}
 	}
 	return out
+}
+
+// kwokDeletesPolicy is the ValidatingAdmissionPolicy of guardKwokDeletes.
+const kwokDeletesPolicy = "kwok-deletes-terminating-pods-only"
+
+// guardKwokDeletes lets kwok delete only pods that are terminating. kwok
+// (v0.8) finishes a pod's termination with a delete by name, without the
+// UID precondition a kubelet sends, and may send it twice: when a
+// StatefulSet has recreated the pod under the same name in between, the
+// second delete takes the new pod away at once, which no real kubelet does
+// (a release would then lose a new pod for no fault of its own). kwok runs
+// as its own user, and a policy refuses its deletes of pods that are not
+// terminating; kwok only logs the refusal.
+func (c *ControlPlane) guardKwokDeletes(ctx context.Context) error {
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: kwokDeletesPolicy},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Delete},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				},
+			}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "kwok", Expression: fmt.Sprintf("request.userInfo.username == %q", kwokUser)}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: "has(oldObject.metadata.deletionTimestamp)",
+				Message:    "kwok deletes only terminating pods: this one is a new pod that took a deleted pod's name",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: kwokDeletesPolicy},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        kwokDeletesPolicy,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	api := c.client.AdmissionregistrationV1()
+	if _, err := api.ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("the policy on kwok's deletes: %w", err)
+	}
+	if _, err := api.ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("the policy binding on kwok's deletes: %w", err)
+	}
+	return nil
 }

@@ -279,6 +279,20 @@ func (m *Manager) PID() int {
 	return m.proc.PID()
 }
 
+// Exited reports whether the process started last has exited: killed,
+// crashed, or ended by itself (a manager that loses its leader election
+// exits); the error says how, with the end of its log. A supervisor
+// starts it again with Start.
+func (m *Manager) Exited() (bool, error) {
+	if m.proc == nil {
+		return false, nil
+	}
+	if done, _ := m.proc.Exited(); !done {
+		return false, nil
+	}
+	return true, m.proc.ExitError()
+}
+
 // Stop stops the process (SIGTERM, then SIGKILL after a grace period).
 func (m *Manager) Stop() {
 	if m.proc != nil {

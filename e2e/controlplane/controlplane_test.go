@@ -5,6 +5,7 @@ package controlplane_test
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/sluicehq/sluice/devenv/controlplane"
@@ -77,6 +80,9 @@ func TestControlPlane(t *testing.T) {
 	t.Run("JobPodsComplete", func(t *testing.T) { testJob(t, cp) })
 	t.Run("Prometheus", testPrometheus)
 	t.Run("NodesHeartbeat", func(t *testing.T) { testHeartbeat(t, cp, beats) })
+	t.Run("AuditLogOfDeletions", func(t *testing.T) { testAuditLog(t, cp) })
+	t.Run("KwokDeletesOnlyTerminatingPods", func(t *testing.T) { testKwokGuard(t, cp) })
+	t.Run("APIServerRestarts", func(t *testing.T) { testAPIServerRestart(t, cp) })
 
 	began = time.Now()
 	if err := cp.Stop(); err != nil {
@@ -154,6 +160,97 @@ func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 				rs.Spec.Template.Spec.Containers[0].Image, *rs.Spec.Replicas, rs.Status.ReadyReplicas, want)
 		}
 	}
+}
+
+// testAuditLog checks that the API server records who deleted a pod.
+func testAuditLog(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := framework.NewNamespace(t, cp)
+	from := time.Now().Add(-time.Second)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("audited", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "audited", 1, "demo:1.0", true)
+	pod := listPods(t, c, ns, "audited")[0]
+	if err := c.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []controlplane.Deletion
+	err := controlplane.WaitFor(ctx, 10*time.Second, func() (bool, error) {
+		ds, err := cp.Deletions(ns, from, time.Now())
+		got = ds
+		for _, d := range ds {
+			if d.Resource == "pods" && d.Name == pod.Name && d.Code == 200 && d.UserAgent != "" {
+				return true, nil
+			}
+		}
+		return false, err
+	})
+	if err != nil {
+		t.Fatalf("the deletion of pod %s is not in the audit log: %v; deletions of %s: %+v", pod.Name, err, ns, got)
+	}
+}
+
+// testKwokGuard: kwok's user may not delete a pod that is not terminating
+// (a StatefulSet's new pod under an old name); it deletes terminating
+// pods, as every rollout here shows.
+func testKwokGuard(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	ns := framework.NewNamespace(t, cp)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("guarded", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "guarded", 1, "demo:1.0", true)
+	pod := listPods(t, c, ns, "guarded")[0]
+	cfg := cp.RESTConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "kwok", Groups: []string{"system:masters"}}
+	asKwok, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = asKwok.CoreV1().Pods(ns).Delete(ctx, pod.Name, *metav1.NewDeleteOptions(0))
+	if err == nil || !strings.Contains(err.Error(), "kwok deletes only terminating pods") {
+		t.Fatalf("kwok deleting running pod %s: %v, want refused by the policy", pod.Name, err)
+	}
+}
+
+// testAPIServerRestart restarts kube-apiserver: its watches are cut, and
+// afterwards the same client and every other component carry on (a new
+// namespace gets its ServiceAccount, a Deployment's pods are scheduled and
+// become ready).
+func testAPIServerRestart(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx, c := t.Context(), cp.Client()
+	before, url := cp.PIDs()["kube-apiserver"], cp.APIServerURL()
+	w, err := c.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	began := time.Now()
+	if err := cp.RestartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RestartAPIServer took %s", time.Since(began).Round(time.Millisecond))
+	if after := cp.PIDs()["kube-apiserver"]; after == before || alive(before) || !alive(after) {
+		t.Errorf("kube-apiserver pid %d before, %d after the restart: want a new process, the old one gone", before, after)
+	}
+	if cp.APIServerURL() != url {
+		t.Errorf("address %s after the restart, want %s", cp.APIServerURL(), url)
+	}
+	cut := time.After(30 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-w.ResultChan():
+		case <-cut:
+			t.Fatal("a watch opened before the restart is still open 30s after it")
+		}
+	}
+
+	ns := framework.NewNamespace(t, cp)
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("after", 2, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "after", 2, "demo:1.0", true)
 }
 
 func testNeverReady(t *testing.T, cp *controlplane.ControlPlane) {

@@ -34,9 +34,13 @@ type Env struct {
 	// Client reads and writes every kind Sluice knows, as admin.
 	Client client.Client
 	// Manager is the running sluice-controller.
-	Manager  *manager.Manager
-	dir      string
-	cleanups []func()
+	Manager *manager.Manager
+	// ManagerOptions are the options Manager was started with (its
+	// Command, built from this tree, included): a test starts another
+	// replica with them.
+	ManagerOptions manager.Options
+	dir            string
+	cleanups       []func()
 }
 
 // Options change what StartWithOptions sets up.
@@ -156,6 +160,7 @@ func StartWithOptions(ctx context.Context, o Options) (_ *Env, _ *Metrics, err e
 	if mo.Command, err = build(ctx, dir); err != nil {
 		return nil, nil, err
 	}
+	e.ManagerOptions = mo
 	if e.Manager, err = manager.Start(ctx, e.ControlPlane, filepath.Join(dir, "manager"), mo); err != nil {
 		return nil, nil, err
 	}

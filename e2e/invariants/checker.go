@@ -58,6 +58,7 @@ type options struct {
 	requireEnded bool
 	allowed      map[Invariant]string
 	handle       **Checker
+	writers      []string
 }
 
 // Option tunes a Checker.
@@ -127,6 +128,7 @@ func Start(ctx context.Context, t testing.TB, cfg *rest.Config, namespace string
 		stopWatch: make(chan struct{}), stopLoop: make(chan struct{}), loopDone: make(chan struct{}),
 		wake: make(chan struct{}, 1), allowed: o.allowed, reported: map[Invariant]bool{},
 	}
+	c.model.SetConcurrentWriters(o.writers)
 	if o.handle != nil {
 		*o.handle = c
 	}

@@ -96,7 +96,10 @@ func (m *Model) checkRelease(t *tracker, f workloadFacts, tf trafficFacts) {
 			return fmt.Sprintf("AnalysisRun %s (step %d) ended %s, whose policy is %s, and the release then advanced from step %d to step %d %s",
 				v.run, v.step, v.phase, v.policy, v.atStep, st.Step, st.State)
 		})
-		withdrawn := v.policy != analysisv1alpha1.PolicyRollback && forward && st.Step == v.atStep && tf.canaryWeight < v.weight
+		// Once a person approved past the verdict the release goes on; at
+		// the last step that is its end, and traffic returns to the stable
+		// Service (which then selects the new version): not a rollback.
+		withdrawn := v.policy != analysisv1alpha1.PolicyRollback && !v.approved && forward && st.Step == v.atStep && tf.canaryWeight < v.weight
 		m.check(AnalysisVerdict, subject+" (traffic after "+v.run+")", withdrawn, 0, func() string {
 			return fmt.Sprintf("AnalysisRun %s ended %s, whose policy is %s, and the canary weight then went down from %g%% to %g%% at the same step: a rollback the policy does not allow",
 				v.run, v.phase, v.policy, v.weight, tf.canaryWeight)

@@ -96,8 +96,10 @@
 //     (the status shows StepReady at that step), the release never advances
 //     (step index up, or Completed); with Pause or Continue it never rolls
 //     back (new pods down, or the canary weight down at the same step)
-//     unless something else does (an abort, a jump back, a cancel). A
-//     promote or retry ends these constraints.
+//     unless something else does (an abort, a jump back, a cancel), or a
+//     person approved past it (at the last step the release then ends and
+//     gives traffic back to the stable Service). A promote or retry ends
+//     these constraints.
 //  7. ReleaseEnds: every release completes, is cancelled, or (aborted)
 //     rolls back to no new pod and no canary traffic within the release
 //     bound.
@@ -114,6 +116,9 @@
 //     weights, annotations) are as at rest; the canary Service, canary
 //     Ingress and canary Deployments that did not exist at rest are gone.
 //     An absent field equals its zero value (a partition of 0 equals none).
+//     Labels and annotations that a field manager declared with
+//     ConcurrentWriter owns are that client's, not the release's, and are
+//     not compared (the chaos suite's other client checks its own writes).
 //
 // # Ordering across kinds
 //

@@ -148,6 +148,8 @@ type Model struct {
 	out     []Violation
 	// opened and ended count the releases followed.
 	opened, ended int
+	// writers are the field managers of ConcurrentWriter.
+	writers []string
 }
 
 // NewModel returns an empty model.
@@ -182,6 +184,7 @@ func (m *Model) Apply(e Event) ([]Violation, error) {
 		if v, err = decode(e.Kind, e.Object); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", e.Kind, name, err)
 		}
+		m.markWritten(v, e.Object)
 		m.world.set(e.Kind, name, v)
 	}
 	what := "gone"

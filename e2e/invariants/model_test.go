@@ -484,6 +484,38 @@ strategy:
 			t.Errorf("messages %q / %q", vs[0].Message, vs[1].Message)
 		}
 	})
+	t.Run("Inconclusive (Pause) at the last step, approved: traffic back to stable is the end", func(t *testing.T) {
+		for _, approved := range []bool{true, false} {
+			s := newScenario(t)
+			a := newApp(s, `
+workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+strategy:
+  canary:
+    steps:
+    - {replicas: 1, traffic: 20%, pause: {duration: 0}}
+    - {replicas: 100%, traffic: 100%, analysis: {templates: [{templateName: t}]}}
+    trafficRoutings:
+    - service: web
+      ingress: {name: web}
+`)
+			s.ingress("web", "web", nil)
+			a.release(v2)
+			a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStateMetricsAnalysis)
+			a.scale(v2, 10, 10)
+			s.endpoints("web-canary", 10)
+			s.ingress("web-canary", "web-canary", canaryWeight("100"))
+			a.run("web-h2-2", 2, analysisv1alpha1.AnalysisInconclusive)
+			if approved {
+				a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStateReady) // kubectl-kruise rollout approve
+			}
+			s.remove(Ingress, "web-canary") // finalising, or a rollback without approval
+			if approved {
+				s.expect()
+			} else {
+				s.expect(AnalysisVerdict)
+			}
+		}
+	})
 	t.Run("Error with onError Continue advances", func(t *testing.T) {
 		s, a := setup(t, `{templates: [{templateName: t}], onError: Continue}`)
 		a.run("web-h2-1", 1, analysisv1alpha1.AnalysisError)
@@ -627,6 +659,39 @@ func TestRestoration(t *testing.T) {
 			t.Errorf("message %q", vs[0].Message)
 		}
 	})
+}
+
+// A concurrent writer's labels and annotations (ConcurrentWriter) are its
+// own: changed during a release, they are not the release's to restore;
+// taken over by another manager, they are compared again.
+func TestRestorationWithConcurrentWriter(t *testing.T) {
+	owned := func(manager, key string) []metav1.ManagedFieldsEntry {
+		return []metav1.ManagedFieldsEntry{{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:` + key + `":{}}}}`)}}}
+	}
+	run := func(t *testing.T, declared bool, manager string) *scenario {
+		s := newScenario(t)
+		if declared {
+			s.m.SetConcurrentWriters([]string{"chaos-writer"})
+		}
+		a := newApp(s, threeSteps)
+		a.release(v2)
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
+		a.d.Labels["touched"] = "7"
+		a.d.ManagedFields = owned(manager, "touched")
+		a.putDeployment()
+		a.status(v1beta1.RolloutPhaseProgressing, 3, v1beta1.CanaryStepStateCompleted)
+		a.finish()
+		return s
+	}
+	t.Run("declared", func(t *testing.T) { run(t, true, "chaos-writer").expect() })
+	t.Run("not declared", func(t *testing.T) {
+		vs := run(t, false, "chaos-writer").expect(Restoration)
+		if !strings.Contains(vs[0].Message, "touched") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
+	t.Run("owned by another manager", func(t *testing.T) { run(t, true, "sluice-controller").expect(Restoration) })
 }
 
 func statefulPods(s *scenario, owner *appsv1.StatefulSet, revision string, n int) []*corev1.Pod {

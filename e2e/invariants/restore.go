@@ -143,8 +143,10 @@ func (m *Model) restorationDiffs(t *tracker, w *workloadView, r *release, s *sna
 		}
 	}
 	add(name+" spec", wantSpec, w.Spec)
-	add(name+" labels", expectedMeta(s.workload.Labels, start.Labels), comparableMeta(w.Labels))
-	add(name+" annotations", expectedMeta(s.workload.Annotations, start.Annotations), comparableMeta(w.Annotations))
+	// A concurrent writer's keys are its own (see ConcurrentWriter).
+	ws := []*meta{&start.meta, &s.workload.meta, &w.meta}
+	add(name+" labels", withoutWritten(expectedMeta(s.workload.Labels, start.Labels), "l:", ws...), withoutWritten(comparableMeta(w.Labels), "l:", ws...))
+	add(name+" annotations", withoutWritten(expectedMeta(s.workload.Annotations, start.Annotations), "a:", ws...), withoutWritten(comparableMeta(w.Annotations), "a:", ws...))
 
 	svc, _, ing, _, route := routingNames(t)
 	if s.service != nil {
@@ -152,9 +154,10 @@ func (m *Model) restorationDiffs(t *tracker, w *workloadView, r *release, s *sna
 		if got == nil {
 			diffs = append(diffs, "Service "+svc+" is gone")
 		} else {
+			ms := []*meta{&s.service.meta, &got.meta}
 			add("Service "+svc+" spec", s.service.Spec, got.Spec)
-			add("Service "+svc+" labels", comparableMeta(s.service.Labels), comparableMeta(got.Labels))
-			add("Service "+svc+" annotations", comparableMeta(s.service.Annotations), comparableMeta(got.Annotations))
+			add("Service "+svc+" labels", withoutWritten(comparableMeta(s.service.Labels), "l:", ms...), withoutWritten(comparableMeta(got.Labels), "l:", ms...))
+			add("Service "+svc+" annotations", withoutWritten(comparableMeta(s.service.Annotations), "a:", ms...), withoutWritten(comparableMeta(got.Annotations), "a:", ms...))
 		}
 	}
 	if s.ingress != nil {
@@ -162,8 +165,9 @@ func (m *Model) restorationDiffs(t *tracker, w *workloadView, r *release, s *sna
 		if got == nil {
 			diffs = append(diffs, "Ingress "+ing+" is gone")
 		} else {
+			mi := []*meta{&s.ingress.meta, &got.meta}
 			add("Ingress "+ing+" spec", s.ingress.Spec, got.Spec)
-			add("Ingress "+ing+" annotations", comparableMeta(s.ingress.Annotations), comparableMeta(got.Annotations))
+			add("Ingress "+ing+" annotations", withoutWritten(comparableMeta(s.ingress.Annotations), "a:", mi...), withoutWritten(comparableMeta(got.Annotations), "a:", mi...))
 		}
 	}
 	if s.route != nil {

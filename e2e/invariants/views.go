@@ -38,6 +38,10 @@ type meta struct {
 	// Controller is the UID of the controlling owner, if any.
 	Controller types.UID
 	Deleting   bool
+	// Written are the label ("l:" + key) and annotation ("a:" + key) keys
+	// a concurrent writer owns (workloads, Services and Ingresses only;
+	// see ConcurrentWriter).
+	Written map[string]bool
 }
 
 func metaOf(u *unstructured.Unstructured) (meta, error) {

@@ -28,6 +28,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,6 +64,9 @@ type options struct {
 	metricsAddr, probeAddr  string
 	leaderElect             bool
 	leaderElectionNamespace string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
 	webhookPort             int
 	certDir                 string
 	devWebhookHost          string
@@ -77,6 +81,8 @@ type options struct {
 	analysisRunWorkers      int
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
+	zap                     zap.Options
+	showVersion             bool
 }
 
 // UsageError is a command line that cannot work: the program should say so
@@ -108,14 +114,41 @@ func Main(args []string) int {
 // UsageError (the flag errors already printed with the usage to stderr;
 // -h gives flag.ErrHelp); any other error is also logged.
 func Run(ctx context.Context, args []string) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if o.showVersion {
+		fmt.Fprintln(os.Stdout, Version())
+		return nil
+	}
+	if err := o.validate(); err != nil {
+		return UsageError{err}
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if err := run(ctx, o); err != nil {
+		ctrl.Log.Error(err, "sluice-controller failed")
+		return err
+	}
+	return nil
+}
+
+// parse reads the command line (flag errors are printed with the usage
+// and returned as a UsageError; -h gives flag.ErrHelp).
+func parse(args []string) (options, error) {
 	var o options
-	var showVersion bool
 	fs := flag.NewFlagSet("sluice-controller", flag.ContinueOnError)
-	fs.BoolVar(&showVersion, "version", false, "print the version and revision and exit")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and revision and exit")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica runs the controllers")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: --namespace)")
+	// controller-runtime's defaults. A leader that crashes holds the Lease
+	// until it expires: the lease duration is the longest a release waits
+	// for another replica to take over (a stopped leader hands over at once).
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long the other replicas wait, from the leader's last renewal, before taking over its Lease")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew its Lease before it gives up leading (and exits)")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often the replicas try to acquire or renew the Lease")
 	fs.IntVar(&o.webhookPort, "webhook-port", 9876, "port the webhooks are served on")
 	fs.StringVar(&o.certDir, "cert-dir", filepath.Join(os.TempDir(), "sluice-webhook-certs"), "where the webhook serving certificate is written")
 	fs.StringVar(&o.devWebhookHost, "dev-webhook-host", "", "development mode: register webhooks as https://HOST:PORT URLs (e.g. 127.0.0.1) and keep certificates in --cert-dir instead of a Secret")
@@ -137,27 +170,14 @@ func Run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "requests the manager may send to the API server in a burst")
 	// --kubeconfig, read by ctrl.GetConfig.
 	config.RegisterFlags(fs)
-	zapOpts := zap.Options{}
-	zapOpts.BindFlags(fs)
+	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return UsageError{err}
-	}
-	if showVersion {
-		fmt.Fprintln(os.Stdout, Version())
-		return nil
+		return o, UsageError{err}
 	}
 	if fs.NArg() > 0 {
-		return UsageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+		return o, UsageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	if err := o.validate(); err != nil {
-		return UsageError{err}
-	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if err := run(ctx, o); err != nil {
-		ctrl.Log.Error(err, "sluice-controller failed")
-		return err
-	}
-	return nil
+	return o, nil
 }
 
 func (o *options) validate() error {
@@ -178,6 +198,22 @@ func (o *options) validate() error {
 		return errors.New("--rollout-workers and --analysisrun-workers must be at least 1")
 	case o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1:
 		return errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1")
+	}
+	return o.validateLeaderElection()
+}
+
+// validateLeaderElection applies client-go's rules for the Lease timings
+// (which it would otherwise report only once elected, as a panic).
+func (o *options) validateLeaderElection() error {
+	switch {
+	case o.retryPeriod <= 0:
+		return fmt.Errorf("--leader-election-retry-period %s must be positive", o.retryPeriod)
+	case o.renewDeadline <= time.Duration(leaderelection.JitterFactor*float64(o.retryPeriod)):
+		return fmt.Errorf("--leader-election-renew-deadline %s must be longer than %g × --leader-election-retry-period (%s)",
+			o.renewDeadline, leaderelection.JitterFactor, o.retryPeriod)
+	case o.leaseDuration <= o.renewDeadline:
+		return fmt.Errorf("--leader-election-lease-duration %s must be longer than --leader-election-renew-deadline %s",
+			o.leaseDuration, o.renewDeadline)
 	}
 	return nil
 }
@@ -219,6 +255,14 @@ func run(ctx context.Context, o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "sluice-controller.sluice.dev",
 		LeaderElectionNamespace: leNamespace,
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
+		// A stopped leader (SIGTERM: a rolling update, a drain) gives the
+		// Lease up at once instead of making the next leader wait for it to
+		// expire. Safe because Main returns, and the process exits, as soon
+		// as the manager has stopped.
+		LeaderElectionReleaseOnCancel: true,
 		// In development mode the webhooks listen on the registered host only.
 		WebhookServer: webhook.NewServer(webhook.Options{Host: o.devWebhookHost, Port: o.webhookPort, CertDir: o.certDir}),
 	})
