@@ -192,18 +192,6 @@ func TestPlanDryRun(t *testing.T) {
 	if now := f.deployment(); now.Spec.Template.Spec.Containers[0].Image == imageV2 || *now.Spec.Replicas != 5 {
 		t.Fatalf("the dry run changed the Deployment")
 	}
-	// Applied for real, the release is of that revision.
-	live := f.deployment()
-	live.Spec = *spec
-	if err := f.c.Update(f.ctx, live); err != nil {
-		t.Fatal(err)
-	}
-	r := f.waitRollout("the release to start", func(r *v1beta1.Rollout) bool {
-		return r.Status.CanaryStatus != nil && r.Status.CanaryStatus.CanaryRevision != "" && r.Status.CanaryStatus.CanaryRevision != r.Status.CanaryStatus.StableRevision
-	})
-	if got := r.Status.CanaryStatus.CanaryRevision; got != revision {
-		t.Errorf("the release is of revision %s, the plan said %s", got, revision)
-	}
 
 	// A Rollout whose first step nginx cannot route (two header matches):
 	// admission lets it through, the plan stops at that step.
@@ -218,8 +206,13 @@ func TestPlanDryRun(t *testing.T) {
 	}
 	out = f.ok("plan", name, "-f", twoHeaders, "--prometheus-address="+metrics.Prometheus.URL())
 	planContains(t, out, "Dry run   the Rollout's new spec is planned",
-		"  step 1\n    ✖ stops here: route the step's traffic: ingress echoserver: route not supported: ",
+		"Release   "+f.deploymentHash()+" (stable) -> the next change of the pod template",
+		"header User-Agent=Andriod and header X-Beta=1",
+		"    ✖ stops here: route the step's traffic: ingress echoserver: route not supported: nginx annotations match one header, the step has 2\n",
 		"⚠ step 1: the routing fails: ", "(change the step: retrying will not help)")
+	if strings.Contains(out, "\n  step 2\n") {
+		t.Errorf("the routing is planned past the step it fails at")
+	}
 
 	// A Rollout admission refuses: a template that does not exist.
 	missing := filepath.Join(dir, "missing-template.yaml")
@@ -227,7 +220,28 @@ func TestPlanDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = f.ok("plan", name, "-f", missing, "--prometheus-address="+metrics.Prometheus.URL())
-	planContains(t, out, "⚠ the API server refuses Rollout rollouts-demo: ", "no-such-template")
+	planContains(t, out, "⚠ the API server refuses Rollout rollouts-demo: ",
+		`spec.strategy.canary.steps[0].analysis.templates[0].templateName: Not found: "no-such-template`)
+	var ro v1beta1.Rollout
+	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: name}, &ro); err != nil {
+		t.Fatal(err)
+	}
+	if got := ro.Spec.Strategy.Canary.Steps[0].Matches[0].Headers; len(got) != 1 {
+		t.Errorf("the dry runs changed the Rollout: step 1 matches %v", got)
+	}
+
+	// Applied for real, the release is of that revision.
+	live := f.deployment()
+	live.Spec = *spec
+	if err := f.c.Update(f.ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	r := f.waitRollout("the release to start", func(r *v1beta1.Rollout) bool {
+		return r.Status.CanaryStatus != nil && r.Status.CanaryStatus.CanaryRevision != "" && r.Status.CanaryStatus.CanaryRevision != r.Status.CanaryStatus.StableRevision
+	})
+	if got := r.Status.CanaryStatus.CanaryRevision; got != revision {
+		t.Errorf("the release is of revision %s, the plan said %s", got, revision)
+	}
 }
 
 // deploymentHash is the pod-template-hash of the echoserver's pods.
