@@ -193,6 +193,24 @@ func TestPlanDryRun(t *testing.T) {
 		t.Fatalf("the dry run changed the Deployment")
 	}
 
+	// --image plans the live workload with the new image: the same
+	// template, so the same revision, at the live size.
+	container := d.Spec.Template.Spec.Containers[0].Name
+	out = f.ok("plan", name, "--image", container+"="+imageV2, "--prometheus-address="+metrics.Prometheus.URL())
+	planContains(t, out,
+		"Dry run   --image "+container+"="+imageV2+" "+marker+revision+" (a server-side dry run: nothing was stored)",
+		"Deployment/echoserver, 5 replicas",
+		"50% (3)",
+		"selector pod-template-hash  = \""+revision+"\"",
+	)
+	if r := f.sluice("plan", name, "--image", "no-such-container="+imageV2); r.code != cli.ExitUsage ||
+		!strings.Contains(r.errOut, `spec.template.spec.containers: no container "no-such-container" (the pod has `+container+")") {
+		t.Errorf("an unknown container: exit %d: %s", r.code, r.errOut)
+	}
+	if now := f.deployment(); now.Spec.Template.Spec.Containers[0].Image == imageV2 {
+		t.Fatalf("plan --image changed the Deployment")
+	}
+
 	// A Rollout whose first step nginx cannot route (two header matches):
 	// admission lets it through, the plan stops at that step.
 	raw, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "docs/examples/example1-analysis-rollout.yaml"))

@@ -35,6 +35,7 @@ import (
 // planOptions are plan's flags.
 type planOptions struct {
 	file              string
+	images            []string
 	dryRun            bool
 	prometheusAddress string
 	serviceProxy      bool
@@ -61,10 +62,11 @@ query without data, a series selector that selects nothing (and which of its lab
 matchers is to blame), a condition that fails today, a template or arg missing.
 
 With -f FILE (--dry-run) it plans the change in FILE instead: the workload with a
-new pod template (or a new size), the Rollout with new steps, or both. They are sent
-to the API server as a server-side dry run (defaults and admission apply, nothing
-is stored), so the plan shows the revision the new template will have and the
-reasons admission would refuse it.
+new pod template (or a new size), the Rollout with new steps, or both. With
+--image CONTAINER=IMAGE it plans the workload as it is with that image (as kubectl
+set image would change it). Either is sent to the API server as a server-side dry
+run (defaults and admission apply, nothing is stored), so the plan shows the
+revision the new template will have and the reasons admission would refuse it.
 
 Prometheus is reached at each metric's provider.prometheus.address, or at
 --prometheus-address for metrics that name none (give the address the manager
@@ -75,12 +77,19 @@ services/proxy), so no port-forward is needed; --service-proxy=false reaches it
 directly.`,
 		Example: `  kubectl sluice plan rollouts-demo --prometheus-address http://prometheus-operated.monitoring:9090
   kubectl sluice plan rollouts-demo --dry-run -f echoserver-v2.yaml
+  kubectl sluice plan rollouts-demo --image echoserver=cilium/echoserver:1.10.3
   kubectl sluice plan rollouts-demo -f rollout-with-new-steps.yaml`,
 		Args:              oneName,
 		ValidArgsFunction: completeRollouts(o),
 		RunE: func(c *cobra.Command, args []string) error {
-			if po.dryRun && po.file == "" {
-				return withCode(ExitUsage, "--dry-run needs -f FILE: the changed workload or Rollout to plan")
+			switch {
+			case po.dryRun && po.file == "" && len(po.images) == 0:
+				return withCode(ExitUsage, "--dry-run needs -f FILE or --image: the change to plan")
+			case po.file != "" && len(po.images) > 0:
+				return withCode(ExitUsage, "give -f or --image, not both: put the image in the file")
+			}
+			if err := checkImages(po.images); err != nil {
+				return err
 			}
 			s, err := o.connect()
 			if err != nil {
@@ -95,7 +104,8 @@ directly.`,
 		},
 	}
 	c.Flags().StringVarP(&po.file, "filename", "f", "", "plan the change in this file (YAML or JSON; - for stdin): the workload and/or the Rollout as they would be applied")
-	c.Flags().BoolVar(&po.dryRun, "dry-run", false, "say that -f is a dry run (plan never changes anything; -f alone does the same)")
+	c.Flags().StringArrayVar(&po.images, "image", nil, "plan the workload with this image: CONTAINER=IMAGE (repeatable; *=IMAGE for every container; IMAGE alone when the pod has one container)")
+	c.Flags().BoolVar(&po.dryRun, "dry-run", false, "say that -f or --image is a dry run (plan never changes anything; either alone does the same)")
 	c.Flags().StringVar(&po.prometheusAddress, "prometheus-address", "", "the Prometheus of metrics that name no provider.prometheus.address: the manager's --prometheus-address")
 	c.Flags().BoolVar(&po.serviceProxy, "service-proxy", true, "reach Prometheus addresses that are cluster Services through the API server's service proxy")
 	c.Flags().StringVar(&po.scriptsNamespace, "sluice-namespace", "sluice-system", "the manager's namespace, whose ConfigMaps hold the Lua routing scripts")
@@ -134,8 +144,12 @@ func gatherPlan(ctx context.Context, s *session, po planOptions, name string, no
 		v.stable = ro.Status.Progress().StableRevision
 	}
 
-	if po.file != "" {
-		d, newRollout, err := dryRun(ctx, s, po.file, ro, wl)
+	if po.file != "" || len(po.images) > 0 {
+		source, objs, err := changedObjects(po, ro, wl)
+		if err != nil {
+			return v, err
+		}
+		d, newRollout, err := dryRun(ctx, s, source, objs, ro, wl)
 		if err != nil {
 			return v, err
 		}
@@ -201,8 +215,9 @@ func observeWorkload(ctx context.Context, s *session, ro *v1beta1.Rollout) (*wor
 
 // dryRunView is what -f changes.
 type dryRunView struct {
-	file string
-	// workload is true when the file holds the Rollout's workload.
+	// source is what holds the change: -f's file, or --image's flags.
+	source string
+	// workload is true when the change holds the Rollout's workload.
 	workload        bool
 	templateChanged bool
 	// revision is the new template's (Deployments), "" when not known.
@@ -217,14 +232,34 @@ type dryRunView struct {
 	ignored []string
 }
 
-// dryRun sends the file's workload and Rollout to the API server as a
-// dry-run update and reads what they would become.
-func dryRun(ctx context.Context, s *session, file string, ro *v1beta1.Rollout, live *unstructured.Unstructured) (*dryRunView, *v1beta1.Rollout, error) {
-	objs, err := readObjects(file)
-	if err != nil {
-		return nil, nil, withCode(ExitUsage, "reading %s: %v", file, err)
+// changedObjects are the objects a change holds: -f's, or the live
+// workload with --image's images.
+func changedObjects(po planOptions, ro *v1beta1.Rollout, live *unstructured.Unstructured) (string, []*unstructured.Unstructured, error) {
+	if po.file != "" {
+		objs, err := readObjects(po.file)
+		if err != nil {
+			return "", nil, withCode(ExitUsage, "reading %s: %v", po.file, err)
+		}
+		return po.file, objs, nil
 	}
-	d := &dryRunView{file: file, replicas: -1}
+	source := "--image " + strings.Join(po.images, ",")
+	ref := ro.Spec.WorkloadRef
+	if live == nil {
+		return "", nil, fmt.Errorf("%s: workload %s %s cannot be read", source, ref.Kind, ref.Name)
+	}
+	u := live.DeepCopy()
+	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+	unstructured.RemoveNestedField(u.Object, "status")
+	if err := setImages(u, po.images); err != nil {
+		return "", nil, withCode(ExitUsage, "%s: %v", source, err)
+	}
+	return source, []*unstructured.Unstructured{u}, nil
+}
+
+// dryRun sends the change's workload and Rollout to the API server as a
+// dry-run update and reads what they would become.
+func dryRun(ctx context.Context, s *session, source string, objs []*unstructured.Unstructured, ro *v1beta1.Rollout, live *unstructured.Unstructured) (*dryRunView, *v1beta1.Rollout, error) {
+	d := &dryRunView{source: source, replicas: -1}
 	var newRollout *v1beta1.Rollout
 	ref := ro.Spec.WorkloadRef
 	for _, u := range objs {
@@ -239,9 +274,11 @@ func dryRun(ctx context.Context, s *session, file string, ro *v1beta1.Rollout, l
 				d.refused = append(d.refused, fmt.Sprintf("%s: %v", what, err))
 				continue
 			}
-			if newRollout, err = toV1beta1(s.c.Scheme(), u); err != nil {
+			nr, err := toV1beta1(s.c.Scheme(), u)
+			if err != nil {
 				return nil, nil, err
 			}
+			newRollout = nr
 		case u.GetAPIVersion() == ref.APIVersion && gvk.Kind == ref.Kind && u.GetName() == ref.Name:
 			d.workload = true
 			if live == nil {
@@ -269,7 +306,7 @@ func dryRun(ctx context.Context, s *session, file string, ro *v1beta1.Rollout, l
 		}
 	}
 	if !d.workload && !d.rollout {
-		return nil, nil, withCode(ExitUsage, "%s holds neither rollout %s nor its workload %s %s", file, ro.Name, ref.Kind, ref.Name)
+		return nil, nil, withCode(ExitUsage, "%s holds neither rollout %s nor its workload %s %s", source, ro.Name, ref.Kind, ref.Name)
 	}
 	return d, newRollout, nil
 }

@@ -159,11 +159,11 @@ func dryRunText(d *dryRunView) string {
 	var parts []string
 	switch {
 	case d.workload && d.templateChanged && d.revision != "":
-		parts = append(parts, fmt.Sprintf("%s changes the pod template: applying it starts a release of revision %s", d.file, d.revision))
+		parts = append(parts, fmt.Sprintf("%s changes the pod template: applying it starts a release of revision %s", d.source, d.revision))
 	case d.workload && d.templateChanged:
-		parts = append(parts, fmt.Sprintf("%s changes the pod template: applying it starts a release", d.file))
+		parts = append(parts, fmt.Sprintf("%s changes the pod template: applying it starts a release", d.source))
 	case d.workload:
-		parts = append(parts, fmt.Sprintf("%s leaves the pod template as it is: applying it starts no release", d.file))
+		parts = append(parts, fmt.Sprintf("%s leaves the pod template as it is: applying it starts no release", d.source))
 	}
 	if d.rollout {
 		parts = append(parts, "the Rollout's new spec is planned")
