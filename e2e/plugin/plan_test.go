@@ -88,6 +88,9 @@ func TestPlanBeforeARelease(t *testing.T) {
 	if !strings.Contains(out, "✔ p99-latency") {
 		t.Errorf("p99-latency does not pass")
 	}
+	if r := f.sluice("plan", name, "--exit-code", prom); r.code != cli.ExitOK {
+		t.Errorf("plan --exit-code without warnings: exit %d", r.code)
+	}
 
 	// Nothing was written: no canary objects, the stable Service as it
 	// was, no AnalysisRun.
@@ -148,6 +151,10 @@ spec:
 	)
 	if strings.Contains(out, `no series of it has namespace=`) {
 		t.Errorf("the namespace matcher is blamed too")
+	}
+	// A pipeline gates on it.
+	if r := f.sluice("plan", name, "--exit-code", "--prometheus-address="+address); r.code != cli.ExitPlanWarnings || !strings.Contains(r.errOut, "the plan has ") {
+		t.Errorf("plan --exit-code with warnings: exit %d: %s", r.code, r.errOut)
 	}
 }
 

@@ -40,6 +40,7 @@ type planOptions struct {
 	prometheusAddress string
 	serviceProxy      bool
 	scriptsNamespace  string
+	exitCode          bool
 }
 
 func newPlanCmd(o *options) *cobra.Command {
@@ -99,8 +100,13 @@ directly.`,
 			if err != nil {
 				return err
 			}
-			_, err = io.WriteString(o.streams.Out, renderPlan(v))
-			return err
+			if _, err := io.WriteString(o.streams.Out, renderPlan(v)); err != nil {
+				return err
+			}
+			if n := len(planWarnings(v)); po.exitCode && n > 0 {
+				return withCode(ExitPlanWarnings, "the plan has %d warning(s)", n)
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVarP(&po.file, "filename", "f", "", "plan the change in this file (YAML or JSON; - for stdin): the workload and/or the Rollout as they would be applied")
@@ -108,6 +114,7 @@ directly.`,
 	c.Flags().BoolVar(&po.dryRun, "dry-run", false, "say that -f or --image is a dry run (plan never changes anything; either alone does the same)")
 	c.Flags().StringVar(&po.prometheusAddress, "prometheus-address", "", "the Prometheus of metrics that name no provider.prometheus.address: the manager's --prometheus-address")
 	c.Flags().BoolVar(&po.serviceProxy, "service-proxy", true, "reach Prometheus addresses that are cluster Services through the API server's service proxy")
+	c.Flags().BoolVar(&po.exitCode, "exit-code", false, "exit 7 when the plan has warnings (for a pipeline that gates on it)")
 	c.Flags().StringVar(&po.scriptsNamespace, "sluice-namespace", "sluice-system", "the manager's namespace, whose ConfigMaps hold the Lua routing scripts")
 	return c
 }

@@ -31,6 +31,9 @@ const (
 	ExitNotPromoted = 5
 	// ExitTimeout: status --watch --timeout ran out before the release ended.
 	ExitTimeout = 6
+	// ExitPlanWarnings: plan --exit-code found something that would stop
+	// or surprise the release (the warnings are in its output).
+	ExitPlanWarnings = 7
 	// ExitInterrupted: stopped by a signal.
 	ExitInterrupted = 130
 )
@@ -42,7 +45,8 @@ const exitCodesHelp = `Exit codes:
   3  refused: the Rollout's state does not allow this (the message says why and what to do)
   4  the Rollout (or its workload) was not found
   5  status --watch: the release was aborted or cancelled
-  6  status --watch: --timeout ran out before the release ended`
+  6  status --watch: --timeout ran out before the release ended
+  7  plan --exit-code: the plan has warnings`
 
 // exitError carries an exit code with the message.
 type exitError struct {
