@@ -5,14 +5,22 @@ package plugin_test
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -113,9 +121,7 @@ func TestPlanBeforeARelease(t *testing.T) {
 }
 
 // A template whose labels select nothing and whose condition fails today
-// is named in the warnings, with the label to blame. (The API server's
-// service proxy, plan's other way to Prometheus, cannot be tested here:
-// it proxies only to pod IPs, never to this machine's loopback.)
+// is named in the warnings, with the label to blame.
 func TestPlanWarns(t *testing.T) {
 	f := newFixture(t, 4*time.Minute)
 	template := `apiVersion: analysis.sluice.dev/v1alpha1
@@ -267,6 +273,108 @@ func TestPlanDryRun(t *testing.T) {
 	if got := r.Status.CanaryStatus.CanaryRevision; got != revision {
 		t.Errorf("the release is of revision %s, the plan said %s", got, revision)
 	}
+}
+
+// An address that is a Service in the cluster is reached through the API
+// server's service proxy: plan reads the real Prometheus through the real
+// kube-apiserver, no port-forward. The Service has no selector; its
+// endpoint is this machine's own address, where a reverse proxy counts
+// the requests and passes them to Prometheus (which listens on loopback,
+// where the API server does not proxy to).
+func TestPlanThroughServiceProxy(t *testing.T) {
+	f := newFixture(t, 4*time.Minute)
+	ip := hostIP(t)
+	target, err := url.Parse(metrics.Prometheus.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxied atomic.Int64
+	forward := httputil.NewSingleHostReverseProxy(target)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		forward.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	port := int32(lis.Addr().(*net.TCPAddr).Port)
+
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "prometheus"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "web", Port: 9090, TargetPort: intstr.FromInt32(port)}}},
+	}
+	// A Service without a selector, its EndpointSlice written by hand.
+	// kube-apiserver's service proxy goes only to an endpoint that is a
+	// pod's IP: a pod that is never scheduled (kwok leaves it alone)
+	// holds this machine's address as its IP.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "prometheus-host"},
+		Spec: corev1.PodSpec{
+			SchedulingGates: []corev1.PodSchedulingGate{{Name: "e2e.sluice.dev/never"}},
+			Containers:      []corev1.Container{{Name: "prometheus", Image: "prom/prometheus"}},
+		},
+	}
+	if err := f.c.Create(f.ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.PodIP, pod.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+	if err := f.c.Status().Update(f.ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "prometheus-host", Labels: map[string]string{
+			discoveryv1.LabelServiceName: "prometheus", discoveryv1.LabelManagedBy: "e2e.sluice.dev",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr("web"), Port: ptr(port)}},
+	}
+	for _, obj := range []client.Object{svc, slice} {
+		if err := f.c.Create(f.ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.startExample1("", "docs/examples/error-rate-template.yaml", "docs/examples/example1-analysis-rollout.yaml")
+
+	address := "http://prometheus." + f.ns + ".svc:9090"
+	out := f.planUntil(func(out string) bool { return strings.Contains(out, "No warnings") }, "--prometheus-address="+address)
+	planContains(t, out, "✔ error-rate  [0]  pass if result[0] < 0.05  [passes]", "✔ p99-latency", "at "+address+"\n")
+	if proxied.Load() == 0 {
+		t.Errorf("no query went through the API server's service proxy")
+	}
+
+	// Without the proxy, the Service's cluster name does not resolve on
+	// this machine: each metric says it could not be measured.
+	before := proxied.Load()
+	out = f.ok("plan", name, "--service-proxy=false", "--prometheus-address="+address)
+	planContains(t, out, "⚠ metric error-rate (after steps 1, 2 and 3) could not be measured: ", "prometheus."+f.ns+".svc")
+	if proxied.Load() != before {
+		t.Errorf("--service-proxy=false went through the proxy")
+	}
+}
+
+// hostIP is an IPv4 address of this machine other than loopback, which
+// kube-apiserver agrees to proxy to.
+func hostIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this machine has no IPv4 address but loopback, and kube-apiserver proxies to none of those")
+	return ""
 }
 
 // deploymentHash is the pod-template-hash of the echoserver's pods.

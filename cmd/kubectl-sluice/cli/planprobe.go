@@ -146,24 +146,22 @@ func clusterService(address string) (namespace, name, port string, ok bool) {
 }
 
 // serviceProxy sends the queries for a cluster Service's address through
-// the API server's service proxy, with the kubeconfig's credentials.
+// the API server's service proxy, with the kubeconfig's credentials (one
+// transport for all, so that the provider's clients are reused).
 func serviceProxy(cfg *rest.Config) func(string) (string, http.RoundTripper, bool) {
+	rt, rtErr := rest.TransportFor(cfg)
+	host := strings.TrimSuffix(cfg.Host, "/")
+	if !strings.Contains(host, "://") {
+		host = "https://" + host
+	}
 	return func(address string) (string, http.RoundTripper, bool) {
 		ns, _, svcPort, ok := clusterService(address)
-		if !ok {
-			return "", nil, false
-		}
-		rt, err := rest.TransportFor(cfg)
-		if err != nil {
+		if !ok || rtErr != nil {
 			return "", nil, false
 		}
 		u, err := url.Parse(address)
 		if err != nil {
 			return "", nil, false
-		}
-		host := strings.TrimSuffix(cfg.Host, "/")
-		if !strings.Contains(host, "://") {
-			host = "https://" + host
 		}
 		return fmt.Sprintf("%s/api/v1/namespaces/%s/services/%s/proxy%s", host, ns, svcPort, strings.TrimSuffix(u.Path, "/")), rt, true
 	}
