@@ -75,7 +75,10 @@ uses). An address whose host is a Service in the cluster (NAME.NAMESPACE,
 NAME.NAMESPACE.svc, NAME.NAMESPACE.svc.cluster.local) is reached through the API
 server's service proxy with your kubeconfig's credentials (RBAC: get on
 services/proxy), so no port-forward is needed; --service-proxy=false reaches it
-directly.`,
+directly.
+
+With --exit-code it exits 7 when it printed warnings, for a pipeline that gates
+a change on its preflight.`,
 		Example: `  kubectl sluice plan rollouts-demo --prometheus-address http://prometheus-operated.monitoring:9090
   kubectl sluice plan rollouts-demo --dry-run -f echoserver-v2.yaml
   kubectl sluice plan rollouts-demo --image echoserver=cilium/echoserver:1.10.3

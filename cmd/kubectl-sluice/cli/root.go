@@ -129,8 +129,9 @@ func NewRoot(streams genericiooptions.IOStreams) (*cobra.Command, *bool) {
   retry NAME                 re-run a holding analysis, or restart an aborted release
   promote NAME --full        skip the remaining steps and analyses (recorded as an override)
   undo NAME                  put the stable template back on the workload: the release is cancelled
-  plan NAME [-f FILE]        preflight: each step's pods, traffic and routing objects, and every
+  plan NAME                  preflight: each step's pods, traffic and routing objects, and every
                              analysis query run now against Prometheus, with what would fail
+                             (--image C=IMG or -f FILE: of that change, as a server-side dry run)
 
 Each override is refused, with the reason, when the release's state does not allow it.
 
