@@ -235,3 +235,54 @@ func TestConsequence(t *testing.T) {
 		}
 	}
 }
+
+// A plan of a change says what applying it does and what admission
+// refuses; a plan mid-release marks the steps done and the one in force.
+func TestRenderPlanOfAChange(t *testing.T) {
+	v := planView{rollout: example1(), replicas: 10, stable: "abc", next: "def",
+		dryRun: &dryRunView{source: "--image echoserver=demo:2", workload: true, templateChanged: true, revision: "def", replicas: 10,
+			refused: []string{`Rollout rollouts-demo: spec.strategy.canary.steps[0].analysis.templates[0].templateName: Not found`}},
+	}
+	out := renderPlan(v)
+	for _, want := range []string{
+		"Plan      rollouts-demo (namespace shop): Deployment/echoserver, 10 replicas, canary\n",
+		"Release   abc (stable) -> def (new)\n",
+		"Dry run   --image echoserver=demo:2 changes the pod template: applying it starts a release of revision def (a server-side dry run: nothing was stored)\n",
+		"2     50% (5)    50%",
+		"3     100% (10)  100%",
+		"Warnings (1)\n  ⚠ the API server refuses Rollout rollouts-demo: spec.strategy.canary.steps[0].analysis.templates[0].templateName: Not found\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+
+	v = planView{rollout: example1(), replicas: 5, stable: "abc", next: "def", inProgress: true, currentStep: 2,
+		dryRun: &dryRunView{source: "same.yaml", workload: true, replicas: 5}}
+	out = renderPlan(v)
+	for _, want := range []string{
+		"Release   abc (stable) -> def (new), in progress at step 2/3: the plan of this release\n",
+		"same.yaml leaves the pod template as it is: applying it starts no release",
+		"  ✔  1     1 ", "  ▶  2     50% (3)", "     3     100% (5)",
+		"No warnings",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A workload that cannot be read leaves the pod counts out, and says so.
+func TestRenderPlanWithoutWorkload(t *testing.T) {
+	out := renderPlan(planView{rollout: example1(), replicas: -1})
+	for _, want := range []string{
+		"Deployment/echoserver, size unknown, canary",
+		"Release   unknown (stable) -> the next change of the pod template",
+		"     2     50%       50%",
+		"⚠ workload Deployment echoserver could not be read: the steps' pod counts and the routing are not shown",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+}
