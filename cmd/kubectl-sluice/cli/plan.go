@@ -147,8 +147,13 @@ func gatherPlan(ctx context.Context, s *session, po planOptions, name string, no
 		if v.stable == "" {
 			v.stable = info.UpdateRevision
 		}
-	} else if v.replicas = s.workloadReplicas(ctx, ro); ro.Spec.WorkloadRef.Kind == "StatefulSet" {
-		revisionLabel = traffic.ControllerRevisionHashLabel
+	} else {
+		// The adapter could not observe it (a kind without one here, or
+		// not all of it readable): its size, if the object itself is.
+		v.replicas = s.workloadReplicas(ctx, ro)
+		if ro.Spec.WorkloadRef.Kind == "StatefulSet" {
+			revisionLabel = traffic.ControllerRevisionHashLabel
+		}
 	}
 	if v.stable == "" && ro.Status.Progress() != nil {
 		v.stable = ro.Status.Progress().StableRevision
