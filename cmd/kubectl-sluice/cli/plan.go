@@ -200,10 +200,11 @@ func gatherPlan(ctx context.Context, s *session, po planOptions, name string, no
 	v.scriptsNote = scripts.note
 
 	prom := &prometheus.Provider{DefaultAddress: po.prometheusAddress, Secrets: s.c}
-	if po.serviceProxy && s.cfg != nil {
+	viaProxy := po.serviceProxy && s.cfg != nil
+	if viaProxy {
 		prom.Via = serviceProxy(s.cfg)
 	}
-	v.analyses = gatherAnalyses(ctx, s.c, prom, ro, v.stable, now)
+	v.analyses = gatherAnalyses(ctx, s.c, prom, proxiedBy(viaProxy), ro, v.stable, now)
 	v.prometheus = po.prometheusAddress
 	return v, nil
 }
@@ -419,7 +420,7 @@ func builtInNames(ro *v1beta1.Rollout) (wl, svc, ing string) {
 // gatherAnalyses builds the AnalysisRun of every step's analysis and of
 // the background analysis as the release engine would, for the stable
 // revision, and measures each distinct metric once.
-func gatherAnalyses(ctx context.Context, c client.Reader, p prober, ro *v1beta1.Rollout, stable string, now time.Time) []analysisView {
+func gatherAnalyses(ctx context.Context, c client.Reader, p prober, proxied func(string) bool, ro *v1beta1.Rollout, stable string, now time.Time) []analysisView {
 	wl, svc, ing := builtInNames(ro)
 	type ref struct {
 		step int32
@@ -473,7 +474,7 @@ func gatherAnalyses(ctx context.Context, c client.Reader, p prober, ro *v1beta1.
 				b, _ := json.Marshal(m)
 				mv, ok := measured[string(b)]
 				if !ok {
-					mv = checkMetric(ctx, p, ro.Namespace, m, now)
+					mv = checkMetric(ctx, p, proxied, ro.Namespace, m, now)
 					measured[string(b)] = mv
 				}
 				av.metrics = append(av.metrics, mv)

@@ -67,7 +67,7 @@ func TestCheckMetric(t *testing.T) {
 			`up_xyz`:                                0,
 		},
 	}
-	mv := checkMetric(t.Context(), p, "demo", promMetric("typo", q, "result[0] < 0.05"), time.Now())
+	mv := checkMetric(t.Context(), p, nil, "demo", promMetric("typo", q, "result[0] < 0.05"), time.Now())
 	if !mv.measured || mv.measurement.Phase != analysisv1alpha1.AnalysisInconclusive || len(mv.selectors) != 1 {
 		t.Fatalf("got %+v", mv)
 	}
@@ -84,7 +84,7 @@ func TestCheckMetric(t *testing.T) {
 		}
 	}
 
-	mv = checkMetric(t.Context(), p, "demo", promMetric("gone", "sum(up_xyz)", "result[0] < 1"), time.Now())
+	mv = checkMetric(t.Context(), p, nil, "demo", promMetric("gone", "sum(up_xyz)", "result[0] < 1"), time.Now())
 	w = strings.Join(metricWarnings(analysisView{}, mv), "\n")
 	if !strings.Contains(w, "metric gone (the whole release (background)): up_xyz selects nothing: Prometheus has no series of that name in the last hour") {
 		t.Errorf("a missing metric: %s", w)
@@ -97,7 +97,7 @@ func TestCheckMetric(t *testing.T) {
 // A metric without any address is not run, and says how to give one.
 func TestCheckMetricWithoutAddress(t *testing.T) {
 	p := noAddress{&fakeProber{}}
-	mv := checkMetric(t.Context(), p, "demo", promMetric("m", "up", "true"), time.Now())
+	mv := checkMetric(t.Context(), p, nil, "demo", promMetric("m", "up", "true"), time.Now())
 	if mv.measured {
 		t.Fatalf("measured without an address: %+v", mv)
 	}
@@ -284,5 +284,37 @@ func TestRenderPlanWithoutWorkload(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A metric with Prometheus credentials whose address goes through the
+// service proxy is warned about (the API server keeps the credentials);
+// the same metric reached directly, or one without credentials, is not.
+func TestCredentialsThroughTheServiceProxy(t *testing.T) {
+	p := &fakeProber{values: map[string]measure.Value{"sum(up)": measure.VectorValue(1)}, series: map[string]int{"up": 3}}
+	m := promMetric("up", "sum(up)", "result[0] > 0")
+	m.Provider.Prometheus.Address = "http://prometheus.monitoring.svc:9090"
+	m.Provider.Prometheus.Authentication = &analysisv1alpha1.PrometheusAuthentication{}
+	warned := func(proxied func(string) bool, m analysisv1alpha1.Metric) bool {
+		mv := checkMetric(t.Context(), p, proxied, "demo", m, time.Now())
+		return strings.Contains(strings.Join(metricWarnings(analysisView{}, mv), "\n"), "credentials do not pass the API server's service proxy")
+	}
+	if !warned(proxiedBy(true), m) {
+		t.Error("credentials through the proxy: no warning")
+	}
+	if warned(proxiedBy(false), m) {
+		t.Error("--service-proxy=false: warned")
+	}
+	direct := m
+	direct.Provider.Prometheus = m.Provider.Prometheus.DeepCopy()
+	direct.Provider.Prometheus.Address = "https://prometheus.example.com"
+	if warned(proxiedBy(true), direct) {
+		t.Error("an address outside the cluster: warned")
+	}
+	plain := m
+	plain.Provider.Prometheus = m.Provider.Prometheus.DeepCopy()
+	plain.Provider.Prometheus.Authentication = nil
+	if warned(proxiedBy(true), plain) {
+		t.Error("no credentials: warned")
 	}
 }

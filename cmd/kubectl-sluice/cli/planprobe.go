@@ -37,6 +37,11 @@ type metricView struct {
 	// (no address).
 	measured  bool
 	selectors []selectorView
+	// credentialsProxied: the metric has Prometheus credentials and its
+	// address went through the API server's service proxy, which does
+	// not pass them on (the API server takes the Authorization header and
+	// the TLS connection for itself).
+	credentialsProxied bool
 }
 
 // selectorView is one series selector of a metric's query(s).
@@ -53,8 +58,9 @@ type selectorView struct {
 }
 
 // checkMetric measures m once, as its AnalysisRun would, and counts the
-// series of each of its selectors.
-func checkMetric(ctx context.Context, p prober, namespace string, m analysisv1alpha1.Metric, now time.Time) metricView {
+// series of each of its selectors. proxied says whether an address goes
+// through the API server's service proxy (nil: none does).
+func checkMetric(ctx context.Context, p prober, proxied func(address string) bool, namespace string, m analysisv1alpha1.Metric, now time.Time) metricView {
 	mv := metricView{metric: m}
 	prom := m.Provider.Prometheus
 	if prom == nil {
@@ -65,6 +71,7 @@ func checkMetric(ctx context.Context, p prober, namespace string, m analysisv1al
 		return mv
 	}
 	mv.measured = true
+	mv.credentialsProxied = prom.Authentication != nil && proxied != nil && proxied(mv.address)
 	mv.measurement = run.Measure(ctx, p, func() time.Time { return now }, namespace, &m)
 	queries := []string{prom.Query}
 	if m.Baseline != nil {
@@ -143,6 +150,18 @@ func clusterService(address string) (namespace, name, port string, ok bool) {
 		port = parts[0] + ":" + port
 	}
 	return parts[1], parts[0], port, true
+}
+
+// proxiedBy says which addresses serviceProxy sends through the API
+// server: those of cluster Services.
+func proxiedBy(on bool) func(string) bool {
+	if !on {
+		return nil
+	}
+	return func(address string) bool {
+		_, _, _, ok := clusterService(address)
+		return ok
+	}
 }
 
 // serviceProxy sends the queries for a cluster Service's address through

@@ -429,6 +429,9 @@ func metricWarnings(a analysisView, mv metricView) []string {
 	if !mv.measured {
 		return append(w, who+": not run: no Prometheus address")
 	}
+	if mv.credentialsProxied {
+		w = append(w, fmt.Sprintf("%s: its Prometheus credentials do not pass the API server's service proxy, which %s is reached through: port-forward to that Service and give --service-proxy=false with the local address", who, mv.address))
+	}
 	ms := mv.measurement
 	noData := ms.Value == "[]"
 	switch {
