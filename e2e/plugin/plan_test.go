@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -118,6 +119,30 @@ func TestPlanBeforeARelease(t *testing.T) {
 	if err := f.c.List(f.ctx, &runs, client.InNamespace(f.ns)); err != nil || len(runs.Items) != 0 {
 		t.Errorf("plan left %d AnalysisRuns (%v)", len(runs.Items), err)
 	}
+
+	// Without --prometheus-address, the manager's: read from its
+	// Deployment's arguments, as the Helm chart writes them.
+	manager := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "sluice-controller"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(0)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "sluice-controller"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "sluice-controller"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "sluice-controller:dev",
+					Args: []string{"--namespace=" + f.ns, "--leader-elect=true", "--prometheus-address=" + metrics.Prometheus.URL()}}}},
+			},
+		},
+	}
+	if err := f.c.Create(f.ctx, manager); err != nil {
+		t.Fatal(err)
+	}
+	out = f.ok("plan", name, "--sluice-namespace="+f.ns)
+	planContains(t, out,
+		"Queries   "+metrics.Prometheus.URL()+" for metrics that name no address (the manager's --prometheus-address, Deployment "+f.ns+"/sluice-controller)",
+		"✔ error-rate  [0]  pass if result[0] < 0.05  [passes]",
+		"No warnings",
+	)
 }
 
 // A template whose labels select nothing and whose condition fails today

@@ -69,9 +69,10 @@ set image would change it). Either is sent to the API server as a server-side dr
 run (defaults and admission apply, nothing is stored), so the plan shows the
 revision the new template will have and the reasons admission would refuse it.
 
-Prometheus is reached at each metric's provider.prometheus.address, or at
---prometheus-address for metrics that name none (give the address the manager
-uses). An address whose host is a Service in the cluster (NAME.NAMESPACE,
+Prometheus is reached at each metric's provider.prometheus.address, or, for
+metrics that name none, at --prometheus-address, else at the manager's own
+(--prometheus-address and credentials read from its Deployment in
+--sluice-namespace). An address whose host is a Service in the cluster (NAME.NAMESPACE,
 NAME.NAMESPACE.svc, NAME.NAMESPACE.svc.cluster.local) is reached through the API
 server's service proxy with your kubeconfig's credentials (RBAC: get on
 services/proxy), so no port-forward is needed; --service-proxy=false reaches it
@@ -115,10 +116,10 @@ a change on its preflight.`,
 	c.Flags().StringVarP(&po.file, "filename", "f", "", "plan the change in this file (YAML or JSON; - for stdin): the workload and/or the Rollout as they would be applied")
 	c.Flags().StringArrayVar(&po.images, "image", nil, "plan the workload with this image: CONTAINER=IMAGE (repeatable; *=IMAGE for every container; IMAGE alone when the pod has one container)")
 	c.Flags().BoolVar(&po.dryRun, "dry-run", false, "say that -f or --image is a dry run (plan never changes anything; either alone does the same)")
-	c.Flags().StringVar(&po.prometheusAddress, "prometheus-address", "", "the Prometheus of metrics that name no provider.prometheus.address: the manager's --prometheus-address")
+	c.Flags().StringVar(&po.prometheusAddress, "prometheus-address", "", "the Prometheus of metrics that name no provider.prometheus.address (default: the manager's, read from its Deployment)")
 	c.Flags().BoolVar(&po.serviceProxy, "service-proxy", true, "reach Prometheus addresses that are cluster Services through the API server's service proxy")
 	c.Flags().BoolVar(&po.exitCode, "exit-code", false, "exit 7 when the plan has warnings (for a pipeline that gates on it)")
-	c.Flags().StringVar(&po.scriptsNamespace, "sluice-namespace", "sluice-system", "the manager's namespace, whose ConfigMaps hold the Lua routing scripts")
+	c.Flags().StringVar(&po.scriptsNamespace, "sluice-namespace", "sluice-system", "the manager's namespace: its Deployment's Prometheus flags, and the ConfigMaps of the Lua routing scripts")
 	return c
 }
 
@@ -200,12 +201,18 @@ func gatherPlan(ctx context.Context, s *session, po planOptions, name string, no
 	v.scriptsNote = scripts.note
 
 	prom := &prometheus.Provider{DefaultAddress: po.prometheusAddress, Secrets: s.c}
+	v.prometheus, v.prometheusFrom = po.prometheusAddress, "--prometheus-address"
+	if po.prometheusAddress == "" {
+		if mp, ok := findManagerPrometheus(ctx, s.c, po.scriptsNamespace); ok {
+			prom.DefaultAddress, v.prometheus, v.prometheusFrom = mp.address, mp.address, mp.from
+			prom.DefaultAuthentication, prom.DefaultAuthNamespace = mp.auth, po.scriptsNamespace
+		}
+	}
 	viaProxy := po.serviceProxy && s.cfg != nil
 	if viaProxy {
 		prom.Via = serviceProxy(s.cfg)
 	}
-	v.analyses = gatherAnalyses(ctx, s.c, prom, proxiedBy(viaProxy), ro, v.stable, now)
-	v.prometheus = po.prometheusAddress
+	v.analyses = gatherAnalyses(ctx, s.c, prom, proxiesCredentials(viaProxy, prom.DefaultAuthentication != nil), ro, v.stable, now)
 	return v, nil
 }
 
@@ -420,7 +427,7 @@ func builtInNames(ro *v1beta1.Rollout) (wl, svc, ing string) {
 // gatherAnalyses builds the AnalysisRun of every step's analysis and of
 // the background analysis as the release engine would, for the stable
 // revision, and measures each distinct metric once.
-func gatherAnalyses(ctx context.Context, c client.Reader, p prober, proxied func(string) bool, ro *v1beta1.Rollout, stable string, now time.Time) []analysisView {
+func gatherAnalyses(ctx context.Context, c client.Reader, p prober, credentialsProxied func(*analysisv1alpha1.PrometheusProvider, string) bool, ro *v1beta1.Rollout, stable string, now time.Time) []analysisView {
 	wl, svc, ing := builtInNames(ro)
 	type ref struct {
 		step int32
@@ -474,7 +481,7 @@ func gatherAnalyses(ctx context.Context, c client.Reader, p prober, proxied func
 				b, _ := json.Marshal(m)
 				mv, ok := measured[string(b)]
 				if !ok {
-					mv = checkMetric(ctx, p, proxied, ro.Namespace, m, now)
+					mv = checkMetric(ctx, p, credentialsProxied, ro.Namespace, m, now)
 					measured[string(b)] = mv
 				}
 				av.metrics = append(av.metrics, mv)

@@ -22,6 +22,8 @@ type fakeProber struct {
 	values map[string]measure.Value
 	series map[string]int
 	asked  []string
+	// defaultAddress is the address of metrics that name none.
+	defaultAddress string
 }
 
 func (f *fakeProber) Query(_ context.Context, r prometheus.Request) (measure.Value, error) {
@@ -35,6 +37,9 @@ func (f *fakeProber) Query(_ context.Context, r prometheus.Request) (measure.Val
 func (f *fakeProber) Address(r prometheus.Request) string {
 	if r.Provider.Address != "" {
 		return r.Provider.Address
+	}
+	if f.defaultAddress != "" {
+		return f.defaultAddress
 	}
 	return "http://prometheus:9090"
 }
@@ -195,6 +200,7 @@ func TestRenderPlan(t *testing.T) {
 	ro := example1()
 	m := promMetric("error-rate", "sum(rate(x{namespace=\"demo\"}[1m]))\n  / 2", "result[0] < 0.05")
 	v := planView{rollout: ro, replicas: 5, stable: "abc",
+		prometheus: "http://prometheus:9090", prometheusFrom: "--prometheus-address",
 		analyses: []analysisView{{steps: []int32{1, 2, 3}, templates: []string{"error-rate"}, metrics: []metricView{{
 			metric: m, address: "http://prometheus:9090", measured: true,
 			measurement: analysisv1alpha1.Measurement{Phase: analysisv1alpha1.AnalysisSuccessful, Value: "[0.01]"},
@@ -204,6 +210,7 @@ func TestRenderPlan(t *testing.T) {
 	for _, want := range []string{
 		"Plan      rollouts-demo (namespace shop): Deployment/echoserver, 5 replicas, canary\n",
 		"Release   abc (stable) -> the next change of the pod template\n",
+		"Queries   http://prometheus:9090 for metrics that name no address (--prometheus-address)\n",
 		"2     50% (3)   50%",
 		"Analysis, run once now for the stable revision abc, as its AnalysisRun would query it\n  after steps 1, 2 and 3: error-rate\n",
 		"    ✔ error-rate  [0.01]  pass if result[0] < 0.05  [passes]\n        sum(rate(x{namespace=\"demo\"}[1m]))\n          / 2\n        at http://prometheus:9090\n",
@@ -295,26 +302,40 @@ func TestCredentialsThroughTheServiceProxy(t *testing.T) {
 	m := promMetric("up", "sum(up)", "result[0] > 0")
 	m.Provider.Prometheus.Address = "http://prometheus.monitoring.svc:9090"
 	m.Provider.Prometheus.Authentication = &analysisv1alpha1.PrometheusAuthentication{}
-	warned := func(proxied func(string) bool, m analysisv1alpha1.Metric) bool {
+	warned := func(proxied func(*analysisv1alpha1.PrometheusProvider, string) bool, m analysisv1alpha1.Metric) bool {
 		mv := checkMetric(t.Context(), p, proxied, "demo", m, time.Now())
 		return strings.Contains(strings.Join(metricWarnings(analysisView{}, mv), "\n"), "credentials do not pass the API server's service proxy")
 	}
-	if !warned(proxiedBy(true), m) {
+	if !warned(proxiesCredentials(true, false), m) {
 		t.Error("credentials through the proxy: no warning")
 	}
-	if warned(proxiedBy(false), m) {
+	if warned(proxiesCredentials(false, false), m) {
 		t.Error("--service-proxy=false: warned")
 	}
 	direct := m
 	direct.Provider.Prometheus = m.Provider.Prometheus.DeepCopy()
 	direct.Provider.Prometheus.Address = "https://prometheus.example.com"
-	if warned(proxiedBy(true), direct) {
+	if warned(proxiesCredentials(true, false), direct) {
 		t.Error("an address outside the cluster: warned")
 	}
 	plain := m
 	plain.Provider.Prometheus = m.Provider.Prometheus.DeepCopy()
 	plain.Provider.Prometheus.Authentication = nil
-	if warned(proxiedBy(true), plain) {
+	if warned(proxiesCredentials(true, false), plain) {
 		t.Error("no credentials: warned")
+	}
+	// The manager's credentials go with metrics that name no address.
+	p.defaultAddress = "http://prometheus-operated.monitoring:9090"
+	byDefault := plain
+	byDefault.Provider.Prometheus = plain.Provider.Prometheus.DeepCopy()
+	byDefault.Provider.Prometheus.Address = ""
+	if !warned(proxiesCredentials(true, true), byDefault) {
+		t.Error("the manager's credentials through the proxy: no warning")
+	}
+	if warned(proxiesCredentials(true, false), byDefault) {
+		t.Error("no manager's credentials: warned")
+	}
+	if warned(proxiesCredentials(true, true), plain) {
+		t.Error("a metric with its own address and no credentials: warned for the manager's")
 	}
 }

@@ -58,9 +58,10 @@ type selectorView struct {
 }
 
 // checkMetric measures m once, as its AnalysisRun would, and counts the
-// series of each of its selectors. proxied says whether an address goes
-// through the API server's service proxy (nil: none does).
-func checkMetric(ctx context.Context, p prober, proxied func(address string) bool, namespace string, m analysisv1alpha1.Metric, now time.Time) metricView {
+// series of each of its selectors. credentialsProxied says whether a
+// metric's credentials would go through the API server's service proxy
+// (nil: none would).
+func checkMetric(ctx context.Context, p prober, credentialsProxied func(*analysisv1alpha1.PrometheusProvider, string) bool, namespace string, m analysisv1alpha1.Metric, now time.Time) metricView {
 	mv := metricView{metric: m}
 	prom := m.Provider.Prometheus
 	if prom == nil {
@@ -71,7 +72,7 @@ func checkMetric(ctx context.Context, p prober, proxied func(address string) boo
 		return mv
 	}
 	mv.measured = true
-	mv.credentialsProxied = prom.Authentication != nil && proxied != nil && proxied(mv.address)
+	mv.credentialsProxied = credentialsProxied != nil && credentialsProxied(prom, mv.address)
 	mv.measurement = run.Measure(ctx, p, func() time.Time { return now }, namespace, &m)
 	queries := []string{prom.Query}
 	if m.Baseline != nil {
@@ -152,15 +153,16 @@ func clusterService(address string) (namespace, name, port string, ok bool) {
 	return parts[1], parts[0], port, true
 }
 
-// proxiedBy says which addresses serviceProxy sends through the API
-// server: those of cluster Services.
-func proxiedBy(on bool) func(string) bool {
+// proxiesCredentials says which metrics have credentials (their own, or
+// the manager's default for metrics that name no address) and an address
+// that serviceProxy sends through the API server: a cluster Service's.
+func proxiesCredentials(on, defaultAuth bool) func(*analysisv1alpha1.PrometheusProvider, string) bool {
 	if !on {
 		return nil
 	}
-	return func(address string) bool {
-		_, _, _, ok := clusterService(address)
-		return ok
+	return func(spec *analysisv1alpha1.PrometheusProvider, address string) bool {
+		_, _, _, cluster := clusterService(address)
+		return cluster && (spec.Authentication != nil || (spec.Address == "" && defaultAuth))
 	}
 }
 

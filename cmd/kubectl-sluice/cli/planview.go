@@ -29,8 +29,9 @@ type planView struct {
 	routingErr  error
 	scriptsNote string
 	analyses    []analysisView
-	// prometheus is --prometheus-address.
-	prometheus string
+	// prometheus is the address of metrics that name none, and
+	// prometheusFrom where it comes from ("" when there is none).
+	prometheus, prometheusFrom string
 }
 
 // analysisView is one analysis: the steps it runs after (none for the
@@ -115,6 +116,13 @@ func renderPlan(v planView) string {
 	}
 	if route := routingText(r); route != "" {
 		field("Routing", "%s", route)
+	}
+	if len(v.analyses) > 0 {
+		if v.prometheus != "" {
+			field("Queries", "%s for metrics that name no address (%s)", v.prometheus, v.prometheusFrom)
+		} else {
+			field("Queries", "no Prometheus for metrics that name no address: give --prometheus-address (no manager Deployment with one was found in --sluice-namespace)")
+		}
 	}
 
 	b.WriteString("\nSteps\n")
