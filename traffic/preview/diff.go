@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,7 +27,7 @@ type Change struct {
 	Action     Action
 	// CopyOf names the object a created one was copied from (the canary
 	// Service from the stable Service, the canary Ingress from the
-	// Ingress): Fields are then the differences from it.
+	// Ingress): Fields are then what it sets differently from it.
 	CopyOf string
 	// Fields are the fields that differ, by path, in the order of their
 	// paths; none for a deleted object.
@@ -82,6 +83,11 @@ func diff(mem *overlay, before, after map[objectKey]*unstructured.Unstructured) 
 				}
 			}
 			c.Fields = fieldDiff(from, now)
+			if c.CopyOf != "" {
+				// What a copy leaves out is what the API server allocates
+				// anew for each object (a Service's cluster IPs).
+				c.Fields = slices.DeleteFunc(c.Fields, func(f Field) bool { return f.After == nil })
+			}
 		case now == nil:
 			c.Action = Deleted
 		default:

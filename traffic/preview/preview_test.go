@@ -214,3 +214,24 @@ func TestHTTPRoute(t *testing.T) {
 		t.Errorf("the end failed: %v", p.Phases[len(p.Phases)-1].Err)
 	}
 }
+
+// The canary Service is a copy of the stable one without what the API
+// server allocates for each Service (its cluster IPs): the copy shows only
+// what it sets, not those as removed.
+func TestCopyLeavesOutAllocatedFields(t *testing.T) {
+	svc := echoserverService()
+	svc.Spec.ClusterIP = "10.0.0.7"
+	svc.Spec.ClusterIPs = []string{"10.0.0.7"}
+	live := fake.NewClientBuilder().WithScheme(scheme()).WithObjects(svc, echoserverIngress()).Build()
+	p, ok, err := preview.Routing(t.Context(), live, scheme(), release(example1()))
+	if err != nil || !ok {
+		t.Fatalf("ok %v, %v", ok, err)
+	}
+	got := text(p)
+	if strings.Contains(got, "clusterIP") {
+		t.Errorf("the copy lists the stable Service's cluster IPs:\n%s", got)
+	}
+	if !strings.Contains(got, "  Service echoserver-canary created from echoserver\n    spec.selector[\"pod-template-hash\"]: - -> \"<new>\"\n  Ingress") {
+		t.Errorf("the copy's own selector is not its only field:\n%s", got)
+	}
+}

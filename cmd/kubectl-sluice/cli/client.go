@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
@@ -34,6 +35,9 @@ func scheme() *kruntime.Scheme {
 type session struct {
 	c         client.Client
 	namespace string
+	// cfg is the client's configuration (plan reaches Prometheus Services
+	// through the API server with it).
+	cfg *rest.Config
 }
 
 // connect builds the client from the kubeconfig flags (once).
@@ -54,7 +58,7 @@ func (o *options) connect() (*session, error) {
 	if err != nil {
 		return nil, apiError(err, "connecting to "+cfg.Host)
 	}
-	o.session = &session{c: c, namespace: ns}
+	o.session = &session{c: c, namespace: ns, cfg: cfg}
 	return o.session, nil
 }
 

@@ -31,6 +31,9 @@ const (
 	ExitNotPromoted = 5
 	// ExitTimeout: status --watch --timeout ran out before the release ended.
 	ExitTimeout = 6
+	// ExitPlanWarnings: plan --exit-code found something that would stop
+	// or surprise the release (the warnings are in its output).
+	ExitPlanWarnings = 7
 	// ExitInterrupted: stopped by a signal.
 	ExitInterrupted = 130
 )
@@ -42,7 +45,8 @@ const exitCodesHelp = `Exit codes:
   3  refused: the Rollout's state does not allow this (the message says why and what to do)
   4  the Rollout (or its workload) was not found
   5  status --watch: the release was aborted or cancelled
-  6  status --watch: --timeout ran out before the release ended`
+  6  status --watch: --timeout ran out before the release ended
+  7  plan --exit-code: the plan has warnings`
 
 // exitError carries an exit code with the message.
 type exitError struct {
@@ -125,6 +129,9 @@ func NewRoot(streams genericiooptions.IOStreams) (*cobra.Command, *bool) {
   retry NAME                 re-run a holding analysis, or restart an aborted release
   promote NAME --full        skip the remaining steps and analyses (recorded as an override)
   undo NAME                  put the stable template back on the workload: the release is cancelled
+  plan NAME                  preflight: each step's pods, traffic and routing objects, and every
+                             analysis query run now against Prometheus, with what would fail
+                             (--image C=IMG or -f FILE: of that change, as a server-side dry run)
 
 Each override is refused, with the reason, when the release's state does not allow it.
 
@@ -154,6 +161,7 @@ Each override is refused, with the reason, when the release's state does not all
 		newAnnotateCmd(o, actRetry),
 		newPromoteCmd(o),
 		newUndoCmd(o),
+		newPlanCmd(o),
 	)
 	return root, &started
 }

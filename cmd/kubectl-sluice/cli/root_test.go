@@ -25,6 +25,9 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"get", "-o", "xml"}, ExitUsage, []string{`unknown output format "xml"`}},
 		{[]string{"get", "x", "-A"}, ExitUsage, []string{"a rollout NAME and -A do not go together"}},
 		{[]string{"promote", "x"}, ExitUsage, []string{"say so with --full", "kubectl sluice approve x"}},
+		{[]string{"plan", "x", "--dry-run"}, ExitUsage, []string{"--dry-run needs -f FILE or --image"}},
+		{[]string{"plan", "x", "-f", "a.yaml", "--image", "app=x:1"}, ExitUsage, []string{"give -f or --image, not both"}},
+		{[]string{"plan", "x", "--image", "app="}, ExitUsage, []string{`--image "app=": want CONTAINER=IMAGE`}},
 		{[]string{"get", "--kubeconfig", "/nonexistent/kubeconfig"}, ExitError, []string{"no usable kubeconfig", "set --kubeconfig or KUBECONFIG"}},
 	} {
 		var out, errOut bytes.Buffer
