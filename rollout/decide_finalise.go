@@ -193,6 +193,9 @@ func (x *decider) finaliseTask(t v1beta1.FinalisingStepType, released bool) bool
 		x.wait(v1beta1.HoldWaitingForPods, "")
 		return false
 	}
+	if t == v1beta1.FinalisingStepRouteTrafficToStable && !x.leaveShared() {
+		return false
+	}
 	if !x.routed() {
 		return true
 	}
