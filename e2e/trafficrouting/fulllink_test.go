@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 )
@@ -290,5 +291,51 @@ spec:
 				t.Errorf("error %q does not name %q", err, w)
 			}
 		}
+	}
+}
+
+// A Rollout deleted without giving back (its finalizer removed by hand)
+// leaves its finalizer on the TrafficRouting: Kruise keeps the routing
+// changed for ever; Sluice drops the finalizer of a Rollout that no longer
+// exists, so the routing is never applied for nobody.
+func TestGoneRolloutLetsGo(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3*time.Minute)
+	f.createApp("frontend", 1)
+	f.create(`
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: frontend
+  annotations: {kubernetes.io/ingress.class: nginx}
+spec:
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: frontend, port: {number: 80}}}}
+---
+apiVersion: rollouts.kruise.io/v1alpha1
+kind: TrafficRouting
+metadata:
+  name: full-link
+spec:
+  objectRef:
+  - {service: frontend, gracePeriodSeconds: 1, ingress: {name: frontend}}
+  strategy:
+    weight: 10
+`)
+	tr := f.waitTrafficRouting("full-link", v1alpha1.TrafficRoutingPhaseHealthy)
+	patch := client.MergeFrom(tr.DeepCopy())
+	tr.Finalizers = append(tr.Finalizers, v1alpha1.ProgressingRolloutFinalizer("gone"))
+	if err := f.c.Patch(f.ctx, tr, patch); err != nil {
+		t.Fatal(err)
+	}
+	f.waitTrafficRouting("full-link", v1alpha1.TrafficRoutingPhaseHealthy)
+	if err := f.get("full-link", tr); err != nil || len(tr.HoldingRollouts()) != 0 {
+		t.Fatalf("finalizers %v (%v)", tr.Finalizers, err)
+	}
+	if _, err := f.unstructured("networking.k8s.io/v1", "Ingress", "frontend-canary"); !apierrors.IsNotFound(err) {
+		t.Errorf("canary Ingress: %v, want none: no Rollout holds the TrafficRouting", err)
 	}
 }
