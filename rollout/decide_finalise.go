@@ -162,6 +162,11 @@ func (x *decider) giveBack(order []v1beta1.FinalisingStepType, released bool) bo
 			x.cs.FinalisingStep = order[i]
 			x.stamp()
 		}
+		// A TrafficRouting is let go first, whatever the order (Kruise's
+		// doFinalising): the others holding it keep its routing.
+		if i == 0 && !x.leaveShared() {
+			return false
+		}
 		if !x.finaliseTask(order[i], released) {
 			return false
 		}
@@ -191,9 +196,6 @@ func (x *decider) finaliseTask(t v1beta1.FinalisingStepType, released bool) bool
 		}
 		x.d.Action = Finalise
 		x.wait(v1beta1.HoldWaitingForPods, "")
-		return false
-	}
-	if t == v1beta1.FinalisingStepRouteTrafficToStable && !x.leaveShared() {
 		return false
 	}
 	if !x.routed() {

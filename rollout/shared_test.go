@@ -27,6 +27,11 @@ func TestSharedTrafficRoutingOrder(t *testing.T) {
 		r.Spec.Strategy.Canary.TrafficRoutingRef = "full-link"
 		return r
 	}
+	blueGreenShared := func() *v1beta1.Rollout {
+		r := blueGreen()
+		r.Spec.Strategy.BlueGreen.TrafficRoutingRef = "full-link"
+		return r
+	}
 	cases := []struct {
 		name  string
 		ro    func() *v1beta1.Rollout
@@ -47,6 +52,9 @@ func TestSharedTrafficRoutingOrder(t *testing.T) {
 		{name: "its own routing too", ro: withOwn, done: healthy, want: []string{
 			"JoinTrafficRouting", "PatchStableService", "CreateCanaryService", "RouteTraffic step 1", "RouteTraffic step 2",
 			"RestoreStableService", "RouteTraffic step 3", "LeaveTrafficRouting", "RouteTrafficToStable", "RemoveCanaryService", "ResumeWorkload"}},
+		{name: "blue-green: first in its order too", ro: blueGreenShared, done: healthy, want: []string{
+			"JoinTrafficRouting", "PatchStableService", "CreateCanaryService", "RouteTraffic step 1", "RouteTraffic step 2", "RouteTraffic step 3",
+			"LeaveTrafficRouting", "RouteTrafficToNew", "RestoreStableService", "ResumeWorkload", "RouteTrafficToStable", "RemoveCanaryService"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil // restored already; the Rollouts' finalizers keep it
 	}
 	if dropped, err := r.dropGoneHolders(ctx, tr); err != nil || dropped {
-		return reconcile.Result{}, err // the patch reconciles it again
+		return retryConflict(err) // the patch reconciles it again
 	}
 
 	phase, work := Plan(tr.Status.Phase, len(tr.HoldingRollouts()) > 0, deleting)
@@ -109,7 +109,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		st.Message = Message(st.Phase)
 	}
 	if werr := r.writeStatus(ctx, tr, st); werr != nil || err != nil {
-		return reconcile.Result{}, firstErr(err, werr)
+		if err == nil {
+			return retryConflict(werr)
+		}
+		return reconcile.Result{}, err
 	}
 	if !done {
 		// The routing changed: give its controller the grace period, then
@@ -224,11 +227,13 @@ func grace(tr *v1alpha1.TrafficRouting) time.Duration {
 	return time.Duration(tr.Spec.ObjectRef[0].GracePeriodSeconds) * time.Second
 }
 
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
+// conflictRetry is how soon a reconcile whose write lost a race runs
+// again: a Rollout joined or left meanwhile, which is no error.
+const conflictRetry = 50 * time.Millisecond
+
+func retryConflict(err error) (reconcile.Result, error) {
+	if apierrors.IsConflict(err) {
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
 	}
-	return nil
+	return reconcile.Result{}, err
 }
