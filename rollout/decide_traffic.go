@@ -107,7 +107,15 @@ func (x *decider) grace() time.Duration {
 // (Kruise does it while Initializing), so that its routing is changed
 // before the first new pod comes up; it reports whether it is held.
 func (x *decider) joinShared() bool {
-	return !x.shared() || x.trafficDone(TrafficCall{Op: TrafficJoinShared}, false)
+	if !x.shared() || x.trafficDone(TrafficCall{Op: TrafficJoinShared}, false) {
+		return true
+	}
+	if h := x.hold; h != nil && h.Reason == v1beta1.HoldTrafficGracePeriod && h.Message == "" {
+		// The TrafficRouting lets nobody join while it restores the
+		// routing of a release that ended: say what the release waits for.
+		h.Message = "joining TrafficRouting " + x.Rollout.Spec.Strategy.TrafficRoutingName() + " (once it is not restoring the routing of a release that ended)"
+	}
+	return false
 }
 
 // leaveShared lets the TrafficRouting go (Kruise does it first thing in

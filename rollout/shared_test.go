@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,7 +89,7 @@ func TestSharedTrafficRoutingBusy(t *testing.T) {
 		if d.Status.ProgressingReason() != v1beta1.ProgressingReasonInitializing || d.Action != NoAction {
 			t.Fatalf("reason %s, action %s while the TrafficRouting is busy", d.Status.ProgressingReason(), d.Action)
 		}
-		if h := d.Status.HoldOf(); h == nil || h.Reason != v1beta1.HoldTrafficGracePeriod || d.RequeueAfter != defaultGrace {
+		if h := d.Status.HoldOf(); h == nil || h.Reason != v1beta1.HoldTrafficGracePeriod || !strings.HasPrefix(h.Message, "joining TrafficRouting full-link") || d.RequeueAfter != defaultGrace {
 			t.Fatalf("hold %+v, requeue %s", h, d.RequeueAfter)
 		}
 	}
