@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/traffic"
 	"github.com/sluicehq/sluice/traffic/route"
+	"github.com/sluicehq/sluice/trafficrouting"
 	"github.com/sluicehq/sluice/workload"
 )
 
@@ -89,15 +90,21 @@ func (c *clusterEffects) Committed(before v1beta1.RolloutStatus, d Decision) {
 // Route makes one traffic call for the Rollout.
 func (c *clusterEffects) Route(ctx context.Context, call TrafficCall) (bool, error) {
 	ro := c.ro
+	cl := c.r.Traffic
+	if cl == nil {
+		cl = c.r.Client
+	}
+	switch call.Op {
+	case TrafficJoinShared:
+		return trafficrouting.Join(ctx, cl, ro.Namespace, ro.Spec.Strategy.TrafficRoutingName(), ro.Name)
+	case TrafficLeaveShared:
+		return trafficrouting.Leave(ctx, cl, ro.Namespace, ro.Spec.Strategy.TrafficRoutingName(), ro.Name)
+	}
 	o, ok := traffic.ForRollout(ro, revisionLabel(ro, c.info), c.r.Scripts)
 	if !ok {
 		return true, nil
 	}
 	o.Endpoints = c.r.Live
-	cl := c.r.Traffic
-	if cl == nil {
-		cl = c.r.Client
-	}
 	svc := traffic.NewServices(cl, o)
 	p, err := traffic.NewProvider(cl, o)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/traffic/script"
 	"github.com/sluicehq/sluice/workload"
@@ -73,8 +74,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, trafficRoutingIndex, func(o client.Object) []string {
+		if name := o.(*v1beta1.Rollout).Spec.Strategy.TrafficRoutingName(); name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1beta1.Rollout{}).
+		// A Rollout waiting to join a TrafficRouting that restores its
+		// routing goes on once it is Healthy again.
+		Watches(&v1alpha1.TrafficRouting{}, handler.EnqueueRequestsFromMapFunc(r.byTrafficRouting)).
 		Owns(&appsv1.Deployment{}).
 		Owns(&analysisv1alpha1.AnalysisRun{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("Deployment"))).
@@ -91,6 +103,23 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(r.byWorkload(gvk.Kind)))
 	}
 	return b.Named("rollout").WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Workers)}).Complete(r)
+}
+
+// trafficRoutingIndex indexes Rollouts by the TrafficRouting they name.
+const trafficRoutingIndex = "spec.strategy.trafficRoutingRef"
+
+// byTrafficRouting maps a TrafficRouting to the Rollouts that name it.
+func (r *Reconciler) byTrafficRouting(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1beta1.RolloutList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{trafficRoutingIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing Rollouts of a TrafficRouting")
+		return nil
+	}
+	out := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return out
 }
 
 func (r *Reconciler) byWorkload(kind string) handler.MapFunc {

@@ -263,7 +263,7 @@ func (x *decider) start() {
 	x.noteHandled()
 	removeCondition(st, v1beta1.RolloutConditionSucceeded)
 	removeCondition(st, ConditionAnalysis)
-	if x.routed() && !x.trafficDone(TrafficCall{Op: TrafficInitialize}, false) {
+	if (x.routed() && !x.trafficDone(TrafficCall{Op: TrafficInitialize}, false)) || !x.joinShared() {
 		x.setProgressing(v1beta1.ProgressingReasonInitializing, "")
 		return
 	}

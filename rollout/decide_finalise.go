@@ -162,6 +162,11 @@ func (x *decider) giveBack(order []v1beta1.FinalisingStepType, released bool) bo
 			x.cs.FinalisingStep = order[i]
 			x.stamp()
 		}
+		// A TrafficRouting is let go first, whatever the order (Kruise's
+		// doFinalising): the others holding it keep its routing.
+		if i == 0 && !x.leaveShared() {
+			return false
+		}
 		if !x.finaliseTask(order[i], released) {
 			return false
 		}

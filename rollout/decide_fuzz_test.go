@@ -15,11 +15,13 @@ import (
 // FuzzDecide drives releases through the executor with a random sequence
 // of what the world and people do: pods that become ready or not, new
 // templates, rollbacks, approvals, pauses, aborts, retries, promotions,
-// step jumps, verdicts, failing writes and the passing of time. Whatever
+// step jumps, verdicts, failing writes and the passing of time, with and
+// without a TrafficRouting. Whatever
 // happens, Decide never panics, is pure (the same observation, the same
 // decision; its input untouched), never releases more new pods than the
 // committed step allows, and never removes new pods in a forward release
-// (releaseSim checks the last two on every action).
+// (releaseSim checks the last two on every action, and that no new pod
+// comes up before the Rollout holds its TrafficRouting).
 func FuzzDecide(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add([]byte{1, 9, 9, 9, 9, 3, 9, 9, 9, 9, 9, 9})
@@ -30,7 +32,12 @@ func FuzzDecide(f *testing.F) {
 		if len(ops) == 0 || len(ops) > 400 {
 			return
 		}
-		plans := []func() *v1beta1.Rollout{example4, example1, blueGreen, func() *v1beta1.Rollout { return withAnalysis(example1(), errorRate) }}
+		plans := []func() *v1beta1.Rollout{example4, example1, blueGreen, func() *v1beta1.Rollout { return withAnalysis(example1(), errorRate) },
+			sharedOnly, func() *v1beta1.Rollout {
+				r := example1()
+				r.Spec.Strategy.Canary.TrafficRoutingRef = "full-link"
+				return r
+			}}
 		s := newReleaseSim(t, plans[int(ops[0])%len(plans)]())
 		verdicts := []analysisv1alpha1.AnalysisPhase{analysisv1alpha1.AnalysisSuccessful, analysisv1alpha1.AnalysisFailed, analysisv1alpha1.AnalysisError, analysisv1alpha1.AnalysisInconclusive}
 		verdict := analysisv1alpha1.AnalysisSuccessful

@@ -46,11 +46,20 @@ const (
 	TrafficRemoveCanary
 	// TrafficToNew sends all traffic to the new pods (blue-green switch).
 	TrafficToNew
+	// TrafficJoinShared puts the Rollout's finalizer
+	// (progressing.rollouts.kruise.io/<rollout>) on the TrafficRouting it
+	// names, whose controller then applies its strategy; done once it is
+	// there, and only while the TrafficRouting is not being restored.
+	TrafficJoinShared
+	// TrafficLeaveShared removes that finalizer: the TrafficRouting's
+	// routing is restored once no Rollout holds it any more.
+	TrafficLeaveShared
 )
 
 func (op TrafficOp) String() string {
 	return [...]string{"None", "InitializeTrafficRouting", "PatchStableService", "RestoreStableService",
-		"EnsureCanaryService", "RouteTraffic", "RouteTrafficToStable", "RemoveCanaryService", "RouteTrafficToNew"}[op]
+		"EnsureCanaryService", "RouteTraffic", "RouteTrafficToStable", "RemoveCanaryService", "RouteTrafficToNew",
+		"JoinTrafficRouting", "LeaveTrafficRouting"}[op]
 }
 
 // TrafficCall is a traffic call a decision waits for. It is comparable, so
@@ -73,12 +82,47 @@ type TrafficResult struct {
 	Err  error
 }
 
-// routed reports whether the Rollout routes traffic at all.
-func (x *decider) routed() bool { return x.Rollout.Spec.Strategy.RoutesTraffic() }
+// routed reports whether the Rollout has a routing of its own, which its
+// steps drive.
+func (x *decider) routed() bool { return x.Rollout.Spec.Strategy.RoutesSteps() }
+
+// shared reports whether the Rollout joins a TrafficRouting while it
+// releases (trafficRoutingRef).
+func (x *decider) shared() bool { return x.Rollout.Spec.Strategy.SharesRouting() }
+
+// defaultGrace is Kruise's defaultGracePeriodSeconds: the wait of a
+// Rollout without a routing of its own (only a TrafficRouting) before it
+// asks again.
+const defaultGrace = 3 * time.Second
 
 // grace is the wait after each routing change (trafficRoutings[].gracePeriodSeconds).
 func (x *decider) grace() time.Duration {
+	if !x.routed() {
+		return defaultGrace
+	}
 	return time.Duration(x.Rollout.Spec.Strategy.Routings()[0].GracePeriodSeconds) * time.Second
+}
+
+// joinShared holds the TrafficRouting the Rollout names for the release
+// (Kruise does it while Initializing), so that its routing is changed
+// before the first new pod comes up; it reports whether it is held.
+func (x *decider) joinShared() bool {
+	if !x.shared() || x.trafficDone(TrafficCall{Op: TrafficJoinShared}, false) {
+		return true
+	}
+	if h := x.hold; h != nil && h.Reason == v1beta1.HoldTrafficGracePeriod && h.Message == "" {
+		// The TrafficRouting lets nobody join while it restores the
+		// routing of a release that ended: say what the release waits for.
+		h.Message = "joining TrafficRouting " + x.Rollout.Spec.Strategy.TrafficRoutingName() + " (once it is not restoring the routing of a release that ended)"
+	}
+	return false
+}
+
+// leaveShared lets the TrafficRouting go (Kruise does it first thing in
+// doFinalising); its controller restores the routing once every Rollout
+// holding it has let go.
+func (x *decider) leaveShared() bool {
+	return !x.shared() || x.trafficDone(TrafficCall{Op: TrafficLeaveShared}, false)
 }
 
 // trafficDone asks for call unless this reconcile has made it already,

@@ -48,8 +48,11 @@ type releaseSim struct {
 	now  time.Time
 
 	pinned, canaryService bool
-	routedStep            int32 // the step whose route is in place; 0: all to stable, -1: all to new
-	changes               []string
+	// joined: the Rollout holds its TrafficRouting; sharedBusy: the
+	// TrafficRouting restores its routing and lets nobody join.
+	joined, sharedBusy bool
+	routedStep         int32 // the step whose route is in place; 0: all to stable, -1: all to new
+	changes            []string
 
 	// verdict is the phase a new AnalysisRun of step (0: background) ends
 	// in at once; nil leaves runs Running.
@@ -71,7 +74,7 @@ func newReleaseSim(t *testing.T, r *v1beta1.Rollout) *releaseSim {
 	return &releaseSim{t: t, r: r, info: frozen(0, 0), now: t0}
 }
 
-func (s *releaseSim) routed() bool { return s.r.Spec.Strategy.RoutesTraffic() }
+func (s *releaseSim) routed() bool { return s.r.Spec.Strategy.RoutesSteps() }
 
 // Route is the fake routing: done when nothing had to change.
 func (s *releaseSim) Route(ctx context.Context, c TrafficCall) (bool, error) {
@@ -127,6 +130,19 @@ func (s *releaseSim) route(c TrafficCall) (bool, error) {
 		if s.canaryService {
 			s.canaryService = false
 			return change(c.Op.String())
+		}
+	case TrafficJoinShared: // as trafficrouting.Join
+		if s.sharedBusy {
+			return false, nil
+		}
+		if !s.joined {
+			s.joined = true
+			return change(c.Op.String())
+		}
+	case TrafficLeaveShared: // as trafficrouting.Leave: done at once
+		if s.joined {
+			s.joined = false
+			s.changes = append(s.changes, c.Op.String())
 		}
 	}
 	return true, nil
@@ -200,6 +216,9 @@ func (s *releaseSim) Act(_ context.Context, a Action, b workload.Batch) error {
 		}
 		if b.Updated > i.Updated && !s.pinned && b.Updated < i.Replicas && s.routed() {
 			s.t.Errorf("new pods created before the stable Service was pinned")
+		}
+		if b.Updated > i.Updated && !s.joined && s.r.Spec.Strategy.SharesRouting() {
+			s.t.Errorf("new pods created before the Rollout joined its TrafficRouting")
 		}
 		n := b.Updated
 		if !b.Shrink {

@@ -110,7 +110,7 @@ func NewProvider(c client.Client, o Options) (Provider, error) {
 // (canary or blue-green); ok=false when it routes no traffic.
 func ForRollout(ro *v1beta1.Rollout, revisionLabel string, scripts script.Source) (o Options, ok bool) {
 	s := &ro.Spec.Strategy
-	if !s.RoutesTraffic() {
+	if !s.RoutesSteps() {
 		return Options{}, false
 	}
 	owner := metav1.NewControllerRef(ro, v1beta1.GroupVersion.WithKind("Rollout"))

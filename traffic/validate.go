@@ -16,6 +16,17 @@ import (
 // stepsPath is the path of the steps, e.g. spec.strategy.canary.steps.
 func ValidateSteps(ref v1beta1.TrafficRoutingRef, steps []v1beta1.CanaryStep, stepsPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	for i, s := range steps {
+		errs = append(errs, ValidateRoute(ref, s.TrafficRoutingStrategy, stepsPath.Index(i))...)
+	}
+	return errs
+}
+
+// ValidateRoute reports what ref's routing can never express of one
+// route s (a step's, or a TrafficRouting's strategy); path is where s is
+// written, and the errors name its traffic, matches or
+// requestHeaderModifier.
+func ValidateRoute(ref v1beta1.TrafficRoutingRef, s v1beta1.TrafficRoutingStrategy, path *field.Path) field.ErrorList {
 	var annotate ingress.Annotator
 	if ref.Ingress != nil {
 		class := ref.Ingress.ClassType
@@ -24,24 +35,20 @@ func ValidateSteps(ref v1beta1.TrafficRoutingRef, steps []v1beta1.CanaryStep, st
 		}
 		annotate, _ = ingress.BuiltinClass(class)
 	}
-	for i, s := range steps {
-		p := stepsPath.Index(i)
-		r, err := route.FromStep(s.TrafficRoutingStrategy)
-		if err != nil {
-			errs = append(errs, field.Invalid(p.Child("traffic"), *s.Traffic, err.Error()))
-			continue
-		}
-		if annotate == nil {
-			continue
-		}
-		// Matches first, then the header modifier, so each error names its field.
-		withoutModifier := r
-		withoutModifier.RequestHeaderModifier = nil
-		if _, err := annotate(nil, withoutModifier); err != nil {
-			errs = append(errs, field.Invalid(p.Child("matches"), len(s.Matches), err.Error()))
-		} else if _, err := annotate(nil, r); err != nil {
-			errs = append(errs, field.Invalid(p.Child("requestHeaderModifier"), "", err.Error()))
-		}
+	r, err := route.FromStep(s)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path.Child("traffic"), *s.Traffic, err.Error())}
 	}
-	return errs
+	if annotate == nil {
+		return nil
+	}
+	// Matches first, then the header modifier, so each error names its field.
+	withoutModifier := r
+	withoutModifier.RequestHeaderModifier = nil
+	if _, err := annotate(nil, withoutModifier); err != nil {
+		return field.ErrorList{field.Invalid(path.Child("matches"), len(s.Matches), err.Error())}
+	} else if _, err := annotate(nil, r); err != nil {
+		return field.ErrorList{field.Invalid(path.Child("requestHeaderModifier"), "", err.Error())}
+	}
+	return nil
 }

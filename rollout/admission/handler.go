@@ -24,7 +24,7 @@ import (
 const Path = "/validate-rollout"
 
 // +kubebuilder:webhook:path=/validate-rollout,mutating=false,failurePolicy=fail,sideEffects=None,groups=rollouts.kruise.io,resources=rollouts,verbs=create;update,versions=v1alpha1;v1beta1,name=rollouts.validate.sluice.dev,admissionReviewVersions=v1,matchPolicy=Exact
-// +kubebuilder:rbac:groups=rollouts.kruise.io,resources=rollouts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=rollouts.kruise.io,resources=rollouts;trafficroutings,verbs=get;list;watch
 // +kubebuilder:rbac:groups=analysis.sluice.dev,resources=analysistemplates;clusteranalysistemplates,verbs=get;list;watch
 
 // Validator is the validating webhook for Rollouts of both versions.
@@ -71,7 +71,30 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		errs = toV1alpha1Paths(errs)
 	}
 	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
-	return analysisadmission.InvalidResponse(gk, req.Name, errs, Warnings(cur)...)
+	warnings := Warnings(cur)
+	if w := v.missingTrafficRouting(ctx, cur, isV1beta1); w != "" {
+		warnings = append(warnings, w)
+	}
+	return analysisadmission.InvalidResponse(gk, req.Name, errs, warnings...)
+}
+
+// missingTrafficRouting warns of a trafficRoutingRef naming no
+// TrafficRouting: it may be applied next, so it is no error, but a
+// release waits for it.
+func (v *Validator) missingTrafficRouting(ctx context.Context, r *v1beta1.Rollout, isV1beta1 bool) string {
+	name := r.Spec.Strategy.TrafficRoutingName()
+	if name == "" {
+		return ""
+	}
+	err := v.Client.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: name}, &v1alpha1.TrafficRouting{})
+	if !apierrors.IsNotFound(err) {
+		return ""
+	}
+	path := strategyPath(r).Child("trafficRoutingRef").String()
+	if !isV1beta1 {
+		path = "metadata.annotations[" + v1alpha1.TrafficRoutingAnnotation + "]"
+	}
+	return fmt.Sprintf("%s: TrafficRouting %s does not exist in namespace %s; a release waits for it", path, name, r.Namespace)
 }
 
 func (v *Validator) decode(req admission.Request, old bool) (*v1beta1.Rollout, error) {
@@ -142,6 +165,7 @@ var v1alpha1Paths = strings.NewReplacer(
 	"spec.workloadRef", "spec.objectRef.workloadRef",
 	"].traffic", "].weight",
 	"spec.strategy.canary.enableExtraWorkloadForCanary", "metadata.annotations[rollouts.kruise.io/rolling-style]",
+	"spec.strategy.canary.trafficRoutingRef", "metadata.annotations[rollouts.kruise.io/trafficrouting]",
 )
 
 func toV1alpha1Paths(errs field.ErrorList) field.ErrorList {

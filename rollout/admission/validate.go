@@ -110,7 +110,7 @@ func ValidateSpec(r *v1beta1.Rollout, fromV1beta1 bool, o Options) field.ErrorLi
 		errs = append(errs, validateIntOrPercent(s.BlueGreen.FailureThreshold, path.Child("failureThreshold"))...)
 	}
 	errs = append(errs, validateSteps(steps, style, fromV1beta1, o, path.Child("steps"))...)
-	errs = append(errs, validateTrafficRoutings(routings, path.Child("trafficRoutings"))...)
+	errs = append(errs, ValidateTrafficRoutings(routings, path.Child("trafficRoutings"))...)
 	return errs
 }
 
@@ -216,7 +216,10 @@ func validateIntOrPercent(v *intstr.IntOrString, path *field.Path) field.ErrorLi
 	return nil
 }
 
-func validateTrafficRoutings(routings []v1beta1.TrafficRoutingRef, path *field.Path) field.ErrorList {
+// ValidateTrafficRoutings checks trafficRoutings entries (a Rollout's, or a
+// TrafficRouting's objectRef): at most one, each with a Service and one of
+// ingress, gateway or customNetworkRefs, named.
+func ValidateTrafficRoutings(routings []v1beta1.TrafficRoutingRef, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if len(routings) > 1 {
 		errs = append(errs, field.TooMany(path, len(routings), 1))
@@ -250,25 +253,25 @@ func validateTrafficRoutings(routings []v1beta1.TrafficRoutingRef, path *field.P
 // Warnings are accepted but probably not what the user meant.
 func Warnings(r *v1beta1.Rollout) []string {
 	var out []string
-	if name := r.Spec.Strategy.TrafficRoutingName(); name != "" {
-		out = append(out, fmt.Sprintf("%s: TrafficRouting objects are not supported yet: %s is not acted on, and the release routes only what trafficRoutings says",
-			strategyPath(r).Child("trafficRoutingRef"), name))
-	}
-	if r.Spec.Strategy.RoutesTraffic() {
+	if r.Spec.Strategy.RoutesSteps() {
 		return out
+	}
+	why := "the strategy has no trafficRoutings"
+	if name := r.Spec.Strategy.TrafficRoutingName(); name != "" {
+		why += " (the TrafficRouting " + name + " routes by its own strategy)"
 	}
 	for i, s := range r.Spec.Strategy.Steps() {
 		if s.Traffic != nil || len(s.Matches) > 0 || s.RequestHeaderModifier != nil {
-			out = append(out, fmt.Sprintf("%s: routes traffic but the strategy has no trafficRoutings, so only the replicas apply",
-				strategyPath(r).Child("steps").Index(i)))
+			out = append(out, fmt.Sprintf("%s: routes traffic but %s, so only the replicas apply",
+				strategyPath(r).Child("steps").Index(i), why))
 		}
 	}
 	return out
 }
 
 // ValidateUpdate checks what may not change while a release is running:
-// the workload, the traffic routing, the rolling style and the number of
-// steps.
+// the workload, the traffic routing (its own and the TrafficRouting it
+// names), the rolling style and the number of steps.
 func ValidateUpdate(old, cur *v1beta1.Rollout) field.ErrorList {
 	switch old.Status.Phase {
 	case v1beta1.RolloutPhaseProgressing, v1beta1.RolloutPhaseTerminating:
@@ -283,6 +286,10 @@ func ValidateUpdate(old, cur *v1beta1.Rollout) field.ErrorList {
 	}
 	if !equality.Semantic.DeepEqual(old.Spec.Strategy.Routings(), cur.Spec.Strategy.Routings()) {
 		errs = append(errs, field.Forbidden(strategyPath(cur).Child("trafficRoutings"), why))
+	}
+	if old.Spec.Strategy.TrafficRoutingName() != cur.Spec.Strategy.TrafficRoutingName() {
+		// The release holds the TrafficRouting it joined until it ends.
+		errs = append(errs, field.Forbidden(strategyPath(cur).Child("trafficRoutingRef"), why))
 	}
 	if RollingStyle(old) != RollingStyle(cur) {
 		errs = append(errs, field.Forbidden(strategyPath(cur).Child("enableExtraWorkloadForCanary"), "the rolling style "+why))

@@ -161,13 +161,45 @@ func TestToV1alpha1Paths(t *testing.T) {
 	}
 }
 
-// A trafficRoutingRef is accepted (Kruise manifests carry it) with a
-// warning that names the field: nothing acts on it yet.
-func TestTrafficRoutingRefWarns(t *testing.T) {
+// A Rollout that only names a TrafficRouting routes by the
+// TrafficRouting's strategy: its steps' own traffic is ignored, and the
+// warning says why.
+func TestTrafficRoutingRefStepsWarn(t *testing.T) {
 	r := &v1beta1.Rollout{}
-	r.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{TrafficRoutingRef: "full-link"}
+	weight := "20%"
+	r.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{TrafficRoutingRef: "full-link", Steps: []v1beta1.CanaryStep{
+		{Replicas: ptrIntStr(intstr.FromInt(1))},
+		{Replicas: ptrIntStr(intstr.FromInt(2)), TrafficRoutingStrategy: v1beta1.TrafficRoutingStrategy{Traffic: &weight}},
+	}}
 	w := Warnings(r)
-	if len(w) != 1 || !strings.HasPrefix(w[0], "spec.strategy.canary.trafficRoutingRef: TrafficRouting objects are not supported yet") {
+	if len(w) != 1 || !strings.HasPrefix(w[0], "spec.strategy.canary.steps[1]: routes traffic but the strategy has no trafficRoutings (the TrafficRouting full-link routes by its own strategy)") {
 		t.Errorf("warnings %q", w)
 	}
+	r.Spec.Strategy.Canary.Steps = r.Spec.Strategy.Canary.Steps[:1]
+	if w := Warnings(r); len(w) != 0 {
+		t.Errorf("a plain TrafficRouting reference warned: %q", w)
+	}
 }
+
+// The TrafficRouting a release joined cannot be changed until it ends: the
+// release would never let the old one go.
+func TestTrafficRoutingRefImmutableWhileProgressing(t *testing.T) {
+	old := &v1beta1.Rollout{}
+	old.Spec.Strategy.Canary = &v1beta1.CanaryStrategy{TrafficRoutingRef: "full-link"}
+	old.Status.Phase = v1beta1.RolloutPhaseProgressing
+	cur := old.DeepCopy()
+	cur.Spec.Strategy.Canary.TrafficRoutingRef = "other"
+	errs := ValidateUpdate(old, cur)
+	if len(errs) != 1 || errs[0].Field != "spec.strategy.canary.trafficRoutingRef" {
+		t.Fatalf("errors %v", errs)
+	}
+	if got := toV1alpha1Paths(errs)[0].Field; got != "metadata.annotations[rollouts.kruise.io/trafficrouting]" {
+		t.Errorf("v1alpha1 path %s", got)
+	}
+	old.Status.Phase = v1beta1.RolloutPhaseHealthy
+	if errs := ValidateUpdate(old, cur); len(errs) != 0 {
+		t.Errorf("a Healthy Rollout cannot change its TrafficRouting: %v", errs)
+	}
+}
+
+func ptrIntStr(v intstr.IntOrString) *intstr.IntOrString { return &v }

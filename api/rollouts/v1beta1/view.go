@@ -39,10 +39,20 @@ func (s *RolloutStrategy) Routings() []TrafficRoutingRef {
 	return nil
 }
 
-// RoutesTraffic reports whether the release changes any routing: it has a
-// trafficRoutings entry. A trafficRoutingRef (a TrafficRouting object) is
-// not acted on yet, so it routes nothing; admission warns about it.
-func (s *RolloutStrategy) RoutesTraffic() bool { return len(s.Routings()) > 0 }
+// RoutesTraffic reports whether the release changes any routing: its own
+// (a trafficRoutings entry, which its steps' traffic and matches drive)
+// or a shared one (a trafficRoutingRef naming a TrafficRouting, whose own
+// strategy applies while the release is in progress).
+func (s *RolloutStrategy) RoutesTraffic() bool { return s.RoutesSteps() || s.SharesRouting() }
+
+// RoutesSteps reports whether the steps' traffic and matches route
+// anything: the release has a trafficRoutings entry of its own.
+func (s *RolloutStrategy) RoutesSteps() bool { return len(s.Routings()) > 0 }
+
+// SharesRouting reports whether the release joins a TrafficRouting
+// (trafficRoutingRef, or v1alpha1's rollouts.kruise.io/trafficrouting
+// annotation).
+func (s *RolloutStrategy) SharesRouting() bool { return s.TrafficRoutingName() != "" }
 
 // TrafficRoutingName returns trafficRoutingRef, canary or blue-green.
 func (s *RolloutStrategy) TrafficRoutingName() string {

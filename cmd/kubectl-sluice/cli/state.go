@@ -25,7 +25,7 @@ type state struct {
 	reason    string // of the Progressing condition
 	blueGreen bool
 	steps     []v1beta1.CanaryStep
-	routed    bool // the plan routes traffic (RoutesTraffic)
+	routed    bool // the plan routes traffic of its own (RoutesSteps)
 	common    *v1beta1.CommonStatus
 	// newPods and newReady count the new version's pods (status).
 	newPods, newReady int32
@@ -45,7 +45,7 @@ func stateOf(r *v1beta1.Rollout) state {
 	st, plan := &r.Status, &r.Spec.Strategy
 	s := state{
 		name: r.Name, phase: st.Phase, reason: st.ProgressingReason(), specPaused: plan.Paused,
-		blueGreen: plan.IsBlueGreen(), steps: plan.Steps(), routed: plan.RoutesTraffic(),
+		blueGreen: plan.IsBlueGreen(), steps: plan.Steps(), routed: plan.RoutesSteps(),
 		common: st.Progress(), last: st.LastRelease,
 	}
 	s.newPods, s.newReady = st.NewPods()

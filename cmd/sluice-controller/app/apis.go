@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	analysisv1alpha1 "github.com/sluicehq/sluice/api/analysis/v1alpha1"
+	"github.com/sluicehq/sluice/api/rollouts/v1alpha1"
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/workload"
 )
@@ -21,6 +22,7 @@ import (
 // starts its controllers and webhooks.
 var servedAPIs = []schema.GroupVersionKind{
 	v1beta1.GroupVersion.WithKind("Rollout"),
+	v1alpha1.GroupVersion.WithKind("TrafficRouting"),
 	analysisv1alpha1.GroupVersion.WithKind("AnalysisRun"),
 }
 

@@ -50,6 +50,7 @@ import (
 	rolloutadmission "github.com/sluicehq/sluice/rollout/admission"
 	rolloutmetrics "github.com/sluicehq/sluice/rollout/metrics"
 	"github.com/sluicehq/sluice/traffic/script"
+	"github.com/sluicehq/sluice/trafficrouting"
 	"github.com/sluicehq/sluice/workload"
 	"github.com/sluicehq/sluice/workload/freeze"
 )
@@ -330,6 +331,7 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 	// status records: it must read the latest status, not the cache's.
 	srv.Register(freeze.Path, &webhook.Admission{Handler: &freeze.Handler{Client: mgr.GetAPIReader(), Decoder: decoder}})
 	srv.Register(analysisadmission.TemplatePath, &webhook.Admission{Handler: &analysisadmission.TemplateValidator{Decoder: decoder}})
+	srv.Register(trafficrouting.AdmissionPath, &webhook.Admission{Handler: &trafficrouting.Validator{Decoder: decoder}})
 	return nil
 }
 
@@ -351,6 +353,11 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err := (&rollout.Reconciler{
 		Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Traffic: direct, Workers: o.rolloutWorkers,
 		Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&trafficrouting.Reconciler{
+		Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Traffic: direct, Scripts: scripts,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -172,6 +172,7 @@
   - rollouts.kruise.io
   resources:
   - rollouts
+  - trafficroutings
   verbs:
   - get
   - list
@@ -182,12 +183,14 @@
   - rollouts.kruise.io
   resources:
   - rollouts/finalizers
+  - trafficroutings/finalizers
   verbs:
   - update
 - apiGroups:
   - rollouts.kruise.io
   resources:
   - rollouts/status
+  - trafficroutings/status
   verbs:
   - get
   - patch
