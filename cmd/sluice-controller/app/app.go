@@ -81,6 +81,7 @@ type options struct {
 	analysisRunWorkers      int
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
+	notifications           notifyOptions
 	zap                     zap.Options
 	showVersion             bool
 }
@@ -168,6 +169,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.analysisRunWorkers, "analysisrun-workers", 4, "how many AnalysisRuns are measured at once")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "requests per second the manager may send to the API server, on average")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "requests the manager may send to the API server in a burst")
+	o.notifications.bindFlags(fs)
 	// --kubeconfig, read by ctrl.GetConfig.
 	config.RegisterFlags(fs)
 	o.zap.BindFlags(fs)
@@ -198,6 +200,9 @@ func (o *options) validate() error {
 		return errors.New("--rollout-workers and --analysisrun-workers must be at least 1")
 	case o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1:
 		return errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1")
+	}
+	if err := o.notifications.validate(); err != nil {
+		return err
 	}
 	return o.validateLeaderElection()
 }
@@ -361,7 +366,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err := analysisrun.SetupWithManager(mgr, ao); err != nil {
 		return err
 	}
-	return nil
+	return setupNotifier(mgr, o)
 }
 
 // newRotator builds the certificate rotator for the mode: a Secret shared

@@ -3,6 +3,14 @@
 {{- define "sluice.rbac.clusterRules" -}}
 - apiGroups:
   - ""
+  resourceNames:
+  - sluice-notifications-cm
+  resources:
+  - configmaps
+  verbs:
+  - get
+- apiGroups:
+  - ""
   resources:
   - pods
   verbs:
