@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -78,6 +81,9 @@ type integration struct {
 	// bad are the versions each template rolls back: the metric (named
 	// like its template) that fails.
 	bad []badVersion
+	// series are selectors Prometheus must have scraped during the good
+	// release (NS is the test's namespace): the exporter's names and labels.
+	series []string
 }
 
 type badVersion struct {
@@ -94,12 +100,21 @@ var integrations = []integration{
 		args:      `[{name: window, value: 10s}, {name: maxP99Latency, value: "0.2"}]`,
 		templates: []string{"nginx-error-rate", "nginx-latency"},
 		bad:       []badVersion{{metric: "nginx-error-rate", image: "1.10.3-errors"}, {metric: "nginx-latency", image: "1.10.3-slow"}},
+		series: []string{
+			`nginx_ingress_controller_requests{namespace="NS",ingress="echoserver",service="echoserver",canary="NS-echoserver-canary-80",status="200",method="GET",path="/apis/echo",host="",controller_namespace="ingress-nginx",controller_class="k8s.io/ingress-nginx",controller_pod!=""}`,
+			`nginx_ingress_controller_requests{namespace="NS",ingress="echoserver",service="echoserver",canary="",status="500"}`,
+			`nginx_ingress_controller_request_duration_seconds_bucket{namespace="NS",ingress="echoserver",canary="NS-echoserver-canary-80",status="200",le="0.25"}`,
+		},
 	},
 	{
 		name:      "istio",
 		args:      `[{name: window, value: 10s}, {name: maxP99Latency, value: "0.2"}]`,
 		templates: []string{"istio-error-rate", "istio-latency"},
 		bad:       []badVersion{{metric: "istio-error-rate", image: "1.10.3-errors"}, {metric: "istio-latency", image: "1.10.3-slow"}},
+		series: []string{
+			`istio_requests_total{reporter="destination",destination_workload="echoserver",destination_workload_namespace="NS",destination_service="echoserver.NS.svc.cluster.local",destination_service_name="echoserver",destination_canonical_service="echoserver",response_code="200",request_protocol="http",pod_template_hash!=""}`,
+			`istio_request_duration_milliseconds_bucket{destination_workload_namespace="NS",response_code="200",le=~"250(\\.0)?"}`,
+		},
 	},
 	{
 		name: "envoy-gateway", objects: []string{httpRoute},
@@ -108,12 +123,21 @@ var integrations = []integration{
 		args:      `[{name: httpRoute, value: echoserver}, {name: window, value: 10s}, {name: maxP99Latency, value: "0.2"}]`,
 		templates: []string{"envoy-gateway-error-rate", "envoy-gateway-latency"},
 		bad:       []badVersion{{metric: "envoy-gateway-error-rate", image: "1.10.3-errors"}, {metric: "envoy-gateway-latency", image: "1.10.3-slow"}},
+		series: []string{
+			`envoy_cluster_upstream_rq_xx{envoy_cluster_name="httproute/NS/echoserver/rule/0",envoy_response_code_class="2"}`,
+			`envoy_cluster_upstream_rq_total{envoy_cluster_name="httproute/NS/echoserver/rule/0"}`,
+			`envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name="httproute/NS/echoserver/rule/0",le=~"100(\\.0)?"}`,
+		},
 	},
 	{
 		name:      "opentelemetry",
 		args:      `[{name: window, value: 10s}, {name: maxP99Latency, value: "0.2"}]`,
 		templates: []string{"otel-http-error-rate", "otel-http-latency"},
 		bad:       []badVersion{{metric: "otel-http-error-rate", image: "1.10.3-errors"}, {metric: "otel-http-latency", image: "1.10.3-slow"}},
+		series: []string{
+			`http_server_request_duration_seconds_bucket{namespace="NS",http_request_method="GET",http_response_status_code="200",http_route="/",url_scheme="http",le="0.075"}`,
+			`http_server_request_duration_seconds_count{namespace="NS",pod_template_hash!=""}`,
+		},
 	},
 	{
 		name:       "kube-state-metrics",
@@ -126,6 +150,11 @@ var integrations = []integration{
 			// first ready batch on, sees it.
 			{metric: "kube-pod-ready", image: "1.10.3", label: framework.UnreadyAfterLabel,
 				opts: []invariants.Option{invariants.Allowing(invariants.Availability, "the bad version's pod loses its readiness on purpose")}},
+		},
+		series: []string{
+			`kube_pod_owner{namespace="NS",owner_kind="ReplicaSet",owner_name=~"echoserver-.+",owner_is_controller="true",uid!=""}`,
+			`kube_pod_status_ready{namespace="NS",condition="true"}`,
+			`kube_pod_container_status_restarts_total{namespace="NS",container="echoserver"}`,
 		},
 	},
 }
@@ -174,6 +203,9 @@ func TestReadyMadeTemplates(t *testing.T) {
 			}
 			if l := r.Status.LastRelease; l.Outcome != v1beta1.OutcomeCompleted {
 				t.Fatalf("a good version ended %s: %s (metric %s)", l.Outcome, l.Message, l.Metric)
+			}
+			for _, sel := range in.series {
+				f.expectScraped(strings.ReplaceAll(sel, "NS", f.ns))
 			}
 		})
 		for _, bad := range in.bad {
@@ -235,6 +267,23 @@ func (f *fixture) release(image, label string) {
 	}
 	if err := f.c.Patch(f.ctx, d, patch); err != nil {
 		f.t.Fatal(err)
+	}
+}
+
+// expectScraped checks that Prometheus scraped a series sel selects
+// during the last ten minutes.
+func (f *fixture) expectScraped(sel string) {
+	f.t.Helper()
+	c, err := promapi.NewClient(promapi.Config{Address: metrics.Prometheus.URL()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	v, _, _, err := promv1.NewAPI(c).Query(f.ctx, "count(last_over_time("+sel+"[10m]))", time.Now())
+	if err != nil {
+		f.t.Fatalf("%s: %v", sel, err)
+	}
+	if vec, ok := v.(model.Vector); !ok || len(vec) == 0 || vec[0].Value < 1 {
+		f.t.Errorf("Prometheus scraped no series %s", sel)
 	}
 }
 
