@@ -12,7 +12,7 @@ export SLUICE_BIN_DIR := $(TOOLS_BIN)
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 HELM := $(TOOLS_BIN)/helm
 # Folders only make generate writes (new files there must be committed too).
-GENERATED_DIRS := deploy/crds deploy/rbac deploy/webhook deploy/helm/sluice/crds deploy/helm/sluice/dashboards deploy/helm/sluice/analysis
+GENERATED_DIRS := deploy/crds deploy/rbac deploy/webhook deploy/helm/sluice/crds deploy/helm/sluice/dashboards
 
 # e2e packages carry the e2e build tag; they need the control-plane binaries.
 E2E_FLAGS ?= -count=1 -timeout=40m

@@ -125,7 +125,7 @@ func (n *Notifier) configs(ctx context.Context, namespace string) ([]Config, err
 	for _, ns := range uniq(namespace, n.Namespace) {
 		cm := &corev1.ConfigMap{}
 		if err := n.Live.Get(ctx, types.NamespacedName{Namespace: ns, Name: ConfigMapName}, cm); err != nil {
-			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+			if apierrors.IsNotFound(err) {
 				continue
 			}
 			return nil, fmt.Errorf("reading %s/%s: %w", ns, ConfigMapName, err)

@@ -49,7 +49,6 @@ refuse 'goes alone' --set 'rbac.templateSecrets.namespaces={*,team-a}'
 refuse 'needs bearerTokenKey' --set prometheus.authentication.secretName=prom
 refuse 'needs metrics.service.enabled' --set serviceMonitor.enabled=true --set metrics.service.enabled=false
 refuse 'serviceAccount.name is required' --set serviceAccount.create=false
-refuse 'names none of the chart' --set analysisTemplates.enabled=true --set 'analysisTemplates.only={bogus}'
 if [ ${#dashboard[@]} -eq 0 ]; then
   refuse 'holds no dashboards/sluice.json' --set dashboard.enabled=true
 fi

@@ -30,3 +30,25 @@ func TestNotificationFlagsAreValidated(t *testing.T) {
 		}
 	}
 }
+
+// --install-analysis-templates takes all, or integrations by name.
+func TestInstallAnalysisTemplatesFlag(t *testing.T) {
+	all, err := readyMadeTemplates("all")
+	if err != nil || len(all) != 10 {
+		t.Fatalf("all: %d templates, %v", len(all), err)
+	}
+	some, err := readyMadeTemplates("ingress-nginx, kube-state-metrics")
+	if err != nil || len(some) != 4 || some[0].Name != "nginx-error-rate" {
+		t.Errorf("two integrations: %v, %v", some, err)
+	}
+	if none, err := readyMadeTemplates(""); err != nil || none != nil {
+		t.Errorf("none: %v, %v", none, err)
+	}
+	o, err := parse([]string{"--install-analysis-templates=linkerd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err == nil || !strings.Contains(err.Error(), `no integration "linkerd" (want all, or some of envoy-gateway,ingress-nginx,istio,kube-state-metrics,opentelemetry)`) {
+		t.Errorf("unknown integration: %v", err)
+	}
+}

@@ -127,9 +127,6 @@ func Sync(root string) error {
 	if err := writeIfChanged(filepath.Join(chart, "templates/webhookconfigurations.yaml"), tpl); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Join(root, "deploy/analysis"), filepath.Join(chart, "analysis"), ".yaml"); err != nil {
-		return err
-	}
 	return syncFile(filepath.Join(root, "deploy/grafana/sluice.json"), filepath.Join(chart, "dashboards/sluice.json"))
 }
 

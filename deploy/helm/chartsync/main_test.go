@@ -71,13 +71,13 @@ func TestRBACTemplate(t *testing.T) {
 func TestChartInSync(t *testing.T) {
 	root := filepath.Join("..", "..", "..")
 	tmp := t.TempDir()
-	for _, dir := range []string{"deploy/crds", "deploy/rbac", "deploy/webhook", "deploy/grafana", "deploy/analysis"} {
+	for _, dir := range []string{"deploy/crds", "deploy/rbac", "deploy/webhook", "deploy/grafana"} {
 		copyDir(t, filepath.Join(root, dir), filepath.Join(tmp, dir))
 	}
 	if err := Sync(tmp); err != nil {
 		t.Fatal(err)
 	}
-	for _, rel := range []string{"templates/_rbac.generated.tpl", "templates/webhookconfigurations.yaml", "crds/rollouts.kruise.io_rollouts.yaml", "dashboards/sluice.json", "analysis/istio.yaml", "analysis/kube-state-metrics.yaml"} {
+	for _, rel := range []string{"templates/_rbac.generated.tpl", "templates/webhookconfigurations.yaml", "crds/rollouts.kruise.io_rollouts.yaml", "dashboards/sluice.json"} {
 		want, werr := os.ReadFile(filepath.Join(tmp, Chart, rel))
 		got, gerr := os.ReadFile(filepath.Join(root, Chart, rel))
 		if os.IsNotExist(werr) && os.IsNotExist(gerr) {
