@@ -112,23 +112,28 @@ type livePod struct {
 var codes = []string{"200", "500"}
 
 var (
-	nginxLabels    = []string{"status", "method", "path", "namespace", "ingress", "service", "canary", "host"}
-	nginxConst     = prometheus.Labels{"controller_namespace": "ingress-nginx", "controller_class": "k8s.io/ingress-nginx", "controller_pod": "ingress-nginx-controller-0"}
-	nginxRequests  = prometheus.NewDesc("nginx_ingress_controller_requests", "The total number of client requests", nginxLabels, nginxConst)
-	nginxDuration  = prometheus.NewDesc("nginx_ingress_controller_request_duration_seconds", "The request processing time in milliseconds", nginxLabels, nginxConst)
-	istioLabels    = []string{"reporter", "source_workload", "source_workload_namespace", "destination_workload", "destination_workload_namespace", "destination_service", "destination_service_name", "destination_service_namespace", "destination_canonical_service", "destination_canonical_revision", "request_protocol", "response_code", "response_flags", "connection_security_policy", "namespace", "pod", "pod_template_hash"}
-	istioRequests  = prometheus.NewDesc("istio_requests_total", "Total requests.", istioLabels, nil)
-	istioDuration  = prometheus.NewDesc("istio_request_duration_milliseconds", "Request duration.", istioLabels, nil)
-	envoyXX        = prometheus.NewDesc("envoy_cluster_upstream_rq_xx", "", []string{"envoy_response_code_class", "envoy_cluster_name"}, nil)
-	envoyRq        = prometheus.NewDesc("envoy_cluster_upstream_rq", "", []string{"envoy_response_code", "envoy_cluster_name"}, nil)
-	envoyTotal     = prometheus.NewDesc("envoy_cluster_upstream_rq_total", "", []string{"envoy_cluster_name"}, nil)
-	envoyTime      = prometheus.NewDesc("envoy_cluster_upstream_rq_time", "", []string{"envoy_cluster_name"}, nil)
-	otelLabels     = []string{"http_request_method", "http_response_status_code", "http_route", "url_scheme", "network_protocol_version", "otel_scope_name", "namespace", "pod", "pod_template_hash"}
-	otelDuration   = prometheus.NewDesc("http_server_request_duration_seconds", "Duration of HTTP server requests.", otelLabels, nil)
-	ksmOwner       = prometheus.NewDesc("kube_pod_owner", "Information about the Pod's owner.", []string{"namespace", "pod", "uid", "owner_kind", "owner_name", "owner_is_controller"}, nil)
-	ksmReady       = prometheus.NewDesc("kube_pod_status_ready", "Describes whether the pod is ready to serve requests.", []string{"namespace", "pod", "uid", "condition"}, nil)
-	ksmRestarts    = prometheus.NewDesc("kube_pod_container_status_restarts_total", "The number of container restarts per container.", []string{"namespace", "pod", "uid", "container"}, nil)
-	otelScope      = "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	nginxLabels   = []string{"status", "method", "path", "namespace", "ingress", "service", "canary", "host"}
+	nginxConst    = prometheus.Labels{"controller_namespace": "ingress-nginx", "controller_class": "k8s.io/ingress-nginx", "controller_pod": "ingress-nginx-controller-0"}
+	nginxRequests = prometheus.NewDesc("nginx_ingress_controller_requests", "The total number of client requests", nginxLabels, nginxConst)
+	nginxDuration = prometheus.NewDesc("nginx_ingress_controller_request_duration_seconds", "The request processing time in milliseconds", nginxLabels, nginxConst)
+	istioLabels   = []string{"reporter", "source_workload", "source_workload_namespace", "destination_workload", "destination_workload_namespace", "destination_service", "destination_service_name", "destination_service_namespace", "destination_canonical_service", "destination_canonical_revision", "request_protocol", "response_code", "response_flags", "connection_security_policy", "namespace", "pod", "pod_template_hash"}
+	istioRequests = prometheus.NewDesc("istio_requests_total", "Total requests.", istioLabels, nil)
+	istioDuration = prometheus.NewDesc("istio_request_duration_milliseconds", "Request duration.", istioLabels, nil)
+	envoyXX       = prometheus.NewDesc("envoy_cluster_upstream_rq_xx", "", []string{"envoy_response_code_class", "envoy_cluster_name"}, nil)
+	envoyRq       = prometheus.NewDesc("envoy_cluster_upstream_rq", "", []string{"envoy_response_code", "envoy_cluster_name"}, nil)
+	envoyTotal    = prometheus.NewDesc("envoy_cluster_upstream_rq_total", "", []string{"envoy_cluster_name"}, nil)
+	envoyTime     = prometheus.NewDesc("envoy_cluster_upstream_rq_time", "", []string{"envoy_cluster_name"}, nil)
+	otelLabels    = []string{"http_request_method", "http_response_status_code", "http_route", "url_scheme", "network_protocol_version", "otel_scope_name", "namespace", "pod", "pod_template_hash"}
+	otelDuration  = prometheus.NewDesc("http_server_request_duration_seconds", "Duration of HTTP server requests.", otelLabels, nil)
+	ksmOwner      = prometheus.NewDesc("kube_pod_owner", "Information about the Pod's owner.", []string{"namespace", "pod", "uid", "owner_kind", "owner_name", "owner_is_controller"}, nil)
+	ksmReady      = prometheus.NewDesc("kube_pod_status_ready", "Describes whether the pod is ready to serve requests.", []string{"namespace", "pod", "uid", "condition"}, nil)
+	ksmRestarts   = prometheus.NewDesc("kube_pod_container_status_restarts_total", "The number of container restarts per container.", []string{"namespace", "pod", "uid", "container"}, nil)
+)
+
+const (
+	// otelScope is the instrumentation scope of Go's net/http instrumentation.
+	otelScope = "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	// routeListLimit bounds the HTTPRoute list of one scrape.
 	routeListLimit = 2 * time.Second
 )
 
