@@ -52,6 +52,18 @@ refuse 'serviceAccount.name is required' --set serviceAccount.create=false
 if [ ${#dashboard[@]} -eq 0 ]; then
   refuse 'holds no dashboards/sluice.json' --set dashboard.enabled=true
 fi
+echo "== notifications.enabled: the flag and get on the notifications' Secrets"
+out=$("$helm" template sluice "$chart" --namespace sluice-system --set notifications.enabled=true)
+for want in '- --notifications' 'sluice-notifications-secret' 'sluice-notifications-cm'; do
+  if ! grep -qF -- "$want" <<<"$out"; then
+    echo "notifications.enabled renders no $want" >&2
+    exit 1
+  fi
+done
+if "$helm" template sluice "$chart" --namespace sluice-system | grep -qF -- '- --notifications'; then
+  echo "notifications are on by default" >&2
+  exit 1
+fi
 echo "== rbac.templateSecrets.namespaces empty: no access to templates' Secrets"
 for empty in 'rbac.templateSecrets.namespaces={}' 'rbac.templateSecrets.namespaces=null'; do
   out=$("$helm" template sluice "$chart" --namespace sluice-system --set "$empty")

@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Options tune the simulation.
@@ -43,6 +44,13 @@ type Options struct {
 	FlapPeriod time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Integrations also serves the series of the exporters people already
+	// run (integrations.go): ingress-nginx, Istio, Envoy Gateway,
+	// OpenTelemetry's HTTP server metrics and kube-state-metrics.
+	Integrations bool
+	// Routes, with Integrations, lists the HTTPRoutes whose Envoy Gateway
+	// clusters are simulated; nil serves none.
+	Routes client.Reader
 }
 
 // Buckets are the latency histogram's upper bounds, in seconds.
@@ -62,6 +70,9 @@ type Simulator struct {
 	factory informers.SharedInformerFactory
 	reg     *prometheus.Registry
 
+	// services and ingresses, with Integrations: what routes to which pods.
+	services, ingresses cache.SharedIndexInformer
+
 	mu    sync.Mutex
 	state map[types.UID]*podState
 }
@@ -80,6 +91,10 @@ func New(client kubernetes.Interface, o Options) *Simulator {
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(o.Namespace))
 	s := &Simulator{o: o, factory: f, pods: f.Core().V1().Pods().Informer(), state: map[types.UID]*podState{}}
+	if o.Integrations {
+		s.services = f.Core().V1().Services().Informer()
+		s.ingresses = f.Networking().V1().Ingresses().Informer()
+	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(s)
 	return s
@@ -134,6 +149,7 @@ func (s *Simulator) Collect(ch chan<- prometheus.Metric) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := map[types.UID]bool{}
+	var live []livePod
 	for _, obj := range s.pods.GetStore().List() {
 		pod, ok := obj.(*corev1.Pod)
 		if !ok || pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
@@ -162,6 +178,10 @@ func (s *Simulator) Collect(ch chan<- prometheus.Metric) {
 			buckets[b] = st.buckets[i]
 		}
 		ch <- prometheus.MustNewConstHistogram(durationDesc, st.count, st.sum, buckets, pod.Namespace, pod.Name, hash)
+		live = append(live, livePod{pod: pod, st: st, hash: hash})
+	}
+	if s.o.Integrations {
+		s.collectIntegrations(ch, live)
 	}
 	for uid := range s.state {
 		if !seen[uid] {
@@ -186,6 +206,9 @@ type podState struct {
 	buckets  []uint64 // cumulative, as Prometheus wants
 	count    uint64
 	sum      float64
+	// byCode is the latency by status code, at finer bounds (fineBounds)
+	// than Buckets: what the exporters of integrations.go serve.
+	byCode map[string]*fineHist
 }
 
 func newPodState(pod *corev1.Pod) *podState {
@@ -195,7 +218,8 @@ func newPodState(pod *corev1.Pod) *podState {
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(pod.UID))
-	return &podState{start: start, seed: h.Sum64(), requests: map[string]float64{"200": 0, "500": 0}, buckets: make([]uint64, len(Buckets))}
+	return &podState{start: start, seed: h.Sum64(), requests: map[string]float64{"200": 0, "500": 0}, buckets: make([]uint64, len(Buckets)),
+		byCode: map[string]*fineHist{"200": newFineHist(), "500": newFineHist()}}
 }
 
 // advance simulates every whole second of the pod's life up to now, each
@@ -233,6 +257,7 @@ func (st *podState) advance(now time.Time, sched schedule, o Options) {
 				latency *= 3
 			}
 			st.observe(latency)
+			st.byCode[code].observe(latency)
 		}
 	}
 }

@@ -48,6 +48,10 @@ type Options struct {
 	// Metrics also runs the application-metrics simulator and a Prometheus
 	// scraping it, and points the manager at that Prometheus.
 	Metrics bool
+	// Integrations, with Metrics, makes the simulator also serve the
+	// series of ingress-nginx, Istio, Envoy Gateway, OpenTelemetry and
+	// kube-state-metrics for the simulated pods (devenv/simulator).
+	Integrations bool
 	// Install, when set, installs Sluice once the control plane (and the
 	// metrics) run, instead of InstallCRDs, and says how to run the
 	// manager (its Command is set here). mt is nil without Metrics.
@@ -136,7 +140,7 @@ func StartWithOptions(ctx context.Context, o Options) (_ *Env, _ *Metrics, err e
 	}
 	if o.Metrics {
 		mt = &Metrics{}
-		if err := mt.start(ctx, e.ControlPlane, filepath.Join(dir, "prometheus")); err != nil {
+		if err := mt.start(ctx, e.ControlPlane, filepath.Join(dir, "prometheus"), o.Integrations, e.Client); err != nil {
 			return nil, nil, err
 		}
 	}

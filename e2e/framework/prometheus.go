@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/devenv/controlplane"
 	"github.com/sluicehq/sluice/devenv/simulator"
@@ -23,7 +24,7 @@ type Metrics struct {
 	stop             context.CancelFunc
 }
 
-func (mt *Metrics) start(ctx context.Context, cp *controlplane.ControlPlane, dir string) error {
+func (mt *Metrics) start(ctx context.Context, cp *controlplane.ControlPlane, dir string, integrations bool, routes client.Reader) error {
 	kc, err := kubernetes.NewForConfig(cp.RESTConfig())
 	if err != nil {
 		return err
@@ -31,7 +32,7 @@ func (mt *Metrics) start(ctx context.Context, cp *controlplane.ControlPlane, dir
 	// The simulator outlives ctx (a start-up timeout): Stop ends it.
 	life, stop := context.WithCancel(context.Background())
 	mt.stop = stop
-	mt.Simulator = simulator.New(kc, simulator.Options{})
+	mt.Simulator = simulator.New(kc, simulator.Options{Integrations: integrations, Routes: routes})
 	if err := mt.Simulator.Start(life); err != nil {
 		return err
 	}

@@ -93,6 +93,8 @@ func helmValues(proxyURL string, webhookPort int) []string {
 		"--set", "prometheus.authentication.secretName=" + managerSecret,
 		"--set", "prometheus.authentication.bearerTokenKey=token",
 		"--set", "rbac.templateSecrets.names={" + templateSecret + "}",
+		"--set", "notifications.enabled=true",
+		"--set", "analysisTemplates.enabled=true",
 	}
 }
 

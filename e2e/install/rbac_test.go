@@ -102,6 +102,13 @@ func TestChartRBAC(t *testing.T) {
 		{"get", "", "configmaps", namespace, "kube-root-ca.crt", false},
 		{"list", "", "configmaps", "", "", false},
 		{"get", "", "configmaps", team, "sluice-configuration", false},
+		// Notifications: their ConfigMap and Secret by name, in any namespace.
+		{"get", "", "configmaps", team, "sluice-notifications-cm", true},
+		{"get", "", "secrets", team, "sluice-notifications-secret", true},
+		{"update", "", "secrets", team, "sluice-notifications-secret", false},
+		// The ready-made ClusterAnalysisTemplates, applied by the manager.
+		{"patch", "analysis.sluice.dev", "clusteranalysistemplates", "", "nginx-error-rate", true},
+		{"delete", "analysis.sluice.dev", "clusteranalysistemplates", "", "nginx-error-rate", false},
 		// Its own webhook configurations and the Rollout CRD, not others'.
 		{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", configName, true},
 		{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "another-webhook", false},

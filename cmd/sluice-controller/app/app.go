@@ -82,6 +82,8 @@ type options struct {
 	analysisRunWorkers      int
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
+	notifications           notifyOptions
+	analysisTemplates       string
 	zap                     zap.Options
 	showVersion             bool
 }
@@ -169,6 +171,8 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.analysisRunWorkers, "analysisrun-workers", 4, "how many AnalysisRuns are measured at once")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "requests per second the manager may send to the API server, on average")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "requests the manager may send to the API server in a burst")
+	o.notifications.bindFlags(fs)
+	fs.StringVar(&o.analysisTemplates, "install-analysis-templates", "", "apply the ready-made ClusterAnalysisTemplates of these integrations (all, or e.g. ingress-nginx,kube-state-metrics; docs/analysis-templates.md) once the webhooks answer")
 	// --kubeconfig, read by ctrl.GetConfig.
 	config.RegisterFlags(fs)
 	o.zap.BindFlags(fs)
@@ -199,6 +203,12 @@ func (o *options) validate() error {
 		return errors.New("--rollout-workers and --analysisrun-workers must be at least 1")
 	case o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1:
 		return errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1")
+	}
+	if err := o.notifications.validate(); err != nil {
+		return err
+	}
+	if _, err := readyMadeTemplates(o.analysisTemplates); err != nil {
+		return err
 	}
 	return o.validateLeaderElection()
 }
@@ -368,7 +378,12 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err := analysisrun.SetupWithManager(mgr, ao); err != nil {
 		return err
 	}
-	return nil
+	if o.analysisTemplates != "" {
+		if err := mgr.Add(&templateInstaller{client: mgr.GetClient(), integrations: strings.Split(o.analysisTemplates, ","), log: ctrl.Log.WithName("analysis-templates")}); err != nil {
+			return err
+		}
+	}
+	return setupNotifier(mgr, o)
 }
 
 // newRotator builds the certificate rotator for the mode: a Secret shared

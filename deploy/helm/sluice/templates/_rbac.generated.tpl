@@ -3,6 +3,14 @@
 {{- define "sluice.rbac.clusterRules" -}}
 - apiGroups:
   - ""
+  resourceNames:
+  - sluice-notifications-cm
+  resources:
+  - configmaps
+  verbs:
+  - get
+- apiGroups:
+  - ""
   resources:
   - pods
   verbs:
@@ -71,10 +79,19 @@
   - analysis.sluice.dev
   resources:
   - analysistemplates
-  - clusteranalysistemplates
   verbs:
   - get
   - list
+  - watch
+- apiGroups:
+  - analysis.sluice.dev
+  resources:
+  - clusteranalysistemplates
+  verbs:
+  - create
+  - get
+  - list
+  - patch
   - watch
 - apiGroups:
   - apiextensions.k8s.io
