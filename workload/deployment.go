@@ -30,6 +30,9 @@ type Deployment struct {
 	// BlueGreen keeps every old pod while the new ones come up beside them
 	// (strategy.blueGreen); the old pods go when the Deployment resumes.
 	BlueGreen bool
+	// KeepPaused leaves the Deployment paused when it is given back (its
+	// Rollout deleted under KeepWorkloadPausedOnRolloutDeletion).
+	KeepPaused bool
 }
 
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
@@ -447,7 +450,7 @@ func (a *Deployment) Finalise(ctx context.Context) error {
 		delete(d.Labels, StableRevisionLabel)
 		changed = true
 	}
-	if d.Spec.Paused {
+	if d.Spec.Paused && !a.KeepPaused {
 		d.Spec.Paused = false
 		changed = true
 	}

@@ -23,7 +23,7 @@ var (
 )
 
 // KruiseKinds are the OpenKruise kinds Sluice releases.
-var KruiseKinds = []schema.GroupVersionKind{CloneSetKind, AdvancedStatefulSetKind}
+var KruiseKinds = []schema.GroupVersionKind{CloneSetKind, AdvancedStatefulSetKind, AdvancedDaemonSetKind}
 
 // +kubebuilder:rbac:groups=apps.kruise.io,resources=clonesets;statefulsets,verbs=get;list;watch;update;patch
 
@@ -51,7 +51,9 @@ func shapeOf(gvk schema.GroupVersionKind) (partitionShape, bool) {
 			revisionLabel: appsv1.DefaultDeploymentUniqueLabelKey,
 			podRevision:   func(r string) string { return r[strings.LastIndex(r, "-")+1:] },
 		}, true
-	case AdvancedStatefulSetKind.GroupKind():
+	case AdvancedStatefulSetKind.GroupKind(), AdvancedDaemonSetKind.GroupKind():
+		// An Advanced DaemonSet's partition counts nodes; the freeze
+		// webhook writes it here (its adapter is AdvancedDaemonSet).
 		return partitionShape{
 			path: []string{"spec", "updateStrategy", "rollingUpdate", "partition"}, frozen: intstr.FromInt32(FrozenPartition),
 			revisionLabel: appsv1.ControllerRevisionHashLabelKey,
@@ -102,6 +104,9 @@ type Partitioned struct {
 	Key         client.ObjectKey
 	GVK         schema.GroupVersionKind
 	RolloutName string
+	// KeepPaused leaves the partition when the workload is given back (its
+	// Rollout deleted under KeepWorkloadPausedOnRolloutDeletion).
+	KeepPaused bool
 }
 
 func (a *Partitioned) get(ctx context.Context) (*unstructured.Unstructured, partitionShape, error) {
@@ -247,12 +252,12 @@ func (a *Partitioned) rollBack(ctx context.Context, label, revision string, part
 	return rollBackOne(ctx, a.Client, r, a.Key.Namespace, sel, u.GetUID(), replicas, func(p *corev1.Pod) bool { return p.Labels[label] == revision })
 }
 
-// Finalise removes the partition and Sluice's marks; the workload's own
-// controller then rolls the remaining pods.
+// Finalise removes the partition (kept with KeepPaused) and Sluice's
+// marks; the workload's own controller then rolls the remaining pods.
 func (a *Partitioned) Finalise(ctx context.Context) error {
 	return client.IgnoreNotFound(a.update(ctx, func(u *unstructured.Unstructured, shape partitionShape) (bool, error) {
 		changed := false
-		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, shape.path...); found {
+		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, shape.path...); found && !a.KeepPaused {
 			unstructured.RemoveNestedField(u.Object, shape.path...)
 			changed = true
 		}

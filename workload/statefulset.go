@@ -30,6 +30,9 @@ type StatefulSet struct {
 	Live        client.Reader
 	Key         client.ObjectKey
 	RolloutName string
+	// KeepPaused leaves the partition when the StatefulSet is given back
+	// (its Rollout deleted under KeepWorkloadPausedOnRolloutDeletion).
+	KeepPaused bool
 }
 
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;update;patch
@@ -212,11 +215,11 @@ func ordinal(set, pod string) (int32, bool) {
 	return int32(n), true
 }
 
-// Finalise removes the partition and Sluice's marks; the StatefulSet
-// controller then rolls the remaining pods itself.
+// Finalise removes the partition (kept with KeepPaused) and Sluice's
+// marks; the StatefulSet controller then rolls the remaining pods itself.
 func (a *StatefulSet) Finalise(ctx context.Context) error {
 	return client.IgnoreNotFound(a.update(ctx, func(s *appsv1.StatefulSet) (bool, error) {
-		changed := setPartition(s, 0)
+		changed := !a.KeepPaused && setPartition(s, 0)
 		for _, k := range []string{InProgressingAnnotation, ControlInfoAnnotation} {
 			if _, ok := s.Annotations[k]; ok {
 				delete(s.Annotations, k)

@@ -6,6 +6,7 @@
   resources:
   - pods
   verbs:
+  - delete
   - get
   - list
   - patch
@@ -88,6 +89,25 @@
 - apiGroups:
   - apps
   resources:
+  - controllerrevisions
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - apps
+  resources:
+  - daemonsets
+  - statefulsets
+  verbs:
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
+  - apps
+  resources:
   - deployments
   verbs:
   - create
@@ -109,19 +129,10 @@
   - update
   - watch
 - apiGroups:
-  - apps
-  resources:
-  - statefulsets
-  verbs:
-  - get
-  - list
-  - patch
-  - update
-  - watch
-- apiGroups:
   - apps.kruise.io
   resources:
   - clonesets
+  - daemonsets
   - statefulsets
   verbs:
   - get
