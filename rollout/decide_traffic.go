@@ -221,6 +221,7 @@ func (x *decider) routeStep(i int32) bool {
 // revision and at most failureThreshold of them are unready.
 func (x *decider) readyFor(target int32) bool {
 	info := x.Workload
+	// Whatever the threshold, a batch needs one ready new pod (Kruise too).
 	return info.Settled && info.UpdateRevision == x.cs.CanaryRevision && info.Updated >= target &&
-		target-info.UpdatedReady <= x.failureThreshold(target)
+		target-info.UpdatedReady <= x.failureThreshold(target) && (target == 0 || info.UpdatedReady > 0)
 }

@@ -492,7 +492,9 @@ func labelPods(ctx context.Context, c client.Client, namespace string, selector 
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Labels[BatchIDLabel] != "" {
+		// A pod labelled by an earlier release (another rollout id) is
+		// labelled again, as Kruise does.
+		if p.DeletionTimestamp != nil || (p.Labels[BatchIDLabel] != "" && (b.RolloutID == "" || p.Labels[RolloutIDLabel] == b.RolloutID)) {
 			continue
 		}
 		patch := client.MergeFrom(p.DeepCopy())

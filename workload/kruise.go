@@ -209,6 +209,14 @@ func (a *Partitioned) Release(ctx context.Context, b Batch) error {
 			if err != nil {
 				return false, err
 			}
+			if a.GVK.GroupKind() == AdvancedStatefulSetKind.GroupKind() {
+				// Ordinals, as for a StatefulSet (ordinalPartition).
+				pods, err := a.pods(ctx, u)
+				if err != nil {
+					return false, err
+				}
+				partition = ordinalPartition(replicas, b.Updated, updatedBelow(pods, u.GetName(), label, revision))
+			}
 			partition = min(partition, current)
 		}
 		allowed = replicas - partition
@@ -271,6 +279,16 @@ func (a *Partitioned) Finalise(ctx context.Context) error {
 		u.SetAnnotations(ann)
 		return changed, nil
 	}))
+}
+
+// pods are the workload's pods (terminating ones aside), read live.
+func (a *Partitioned) pods(ctx context.Context, u *unstructured.Unstructured) ([]corev1.Pod, error) {
+	matchLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
+	var list corev1.PodList
+	if err := live(a.Live, a.Client).List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingLabels(matchLabels)); err != nil {
+		return nil, err
+	}
+	return ownedPods(list.Items, u.GetUID()), nil
 }
 
 func (a *Partitioned) update(ctx context.Context, mutate func(*unstructured.Unstructured, partitionShape) (bool, error)) error {

@@ -82,22 +82,32 @@ type fixture struct {
 	gvk schema.GroupVersionKind
 }
 
+// newFixture creates the error-rate AnalysisTemplate, the DaemonSet and
+// its Rollout (rolloutFor), and waits until every node runs a ready pod.
 func newFixture(t *testing.T, gvk schema.GroupVersionKind, daemonSet string) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	f := &fixture{t: t, ctx: ctx, c: env.Client, ns: env.Namespace(t), gvk: gvk}
 	template, err := examples.File("error-rate-template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{string(template), daemonSet, rolloutFor(gvk.GroupVersion().String())} {
+	return newFixtureWith(t, gvk, nodes, string(template), daemonSet, rolloutFor(gvk.GroupVersion().String()))
+}
+
+// newFixtureWith creates the objects (the workload named agent, its
+// Rollout named agent) and waits for the Rollout to be Healthy and want
+// ready pods.
+func newFixtureWith(t *testing.T, gvk schema.GroupVersionKind, want int, objects ...string) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	f := &fixture{t: t, ctx: ctx, c: env.Client, ns: env.Namespace(t), gvk: gvk}
+	for _, m := range objects {
 		if _, err := manifest.Create(ctx, f.c, f.ns, []byte(m)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	f.waitRollout("Healthy", func(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseHealthy })
-	f.waitPods("every node to run a ready pod", func(pods []corev1.Pod) bool { return len(pods) == nodes && readyCount(pods) == nodes })
+	f.waitPods("every pod ready", func(pods []corev1.Pod) bool { return len(pods) == want && readyCount(pods) == want })
 	return f
 }
 

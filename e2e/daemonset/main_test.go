@@ -6,7 +6,10 @@
 // batch as Kruise Rollout does, and OpenKruise's Advanced DaemonSet
 // through its partition (played by the stand-in of devenv/openkruise).
 // Every batch is judged by an AnalysisRun against a real Prometheus that
-// scrapes the application-metrics simulator.
+// scrapes the application-metrics simulator. The manager runs with
+// --keep-workload-paused-on-rollout-deletion (Kruise's
+// KeepWorkloadPausedOnRolloutDeletion), which only acts when a Rollout is
+// deleted mid-release (keep_test.go).
 package daemonset_test
 
 import (
@@ -26,8 +29,8 @@ var (
 const nodes = 6
 
 // TestMain installs OpenKruise's CRDs and starts the stand-in, then
-// restarts the manager: it watches OpenKruise's kinds when their CRDs
-// exist at its start.
+// restarts the manager (it watches OpenKruise's kinds when their CRDs
+// exist at its start) with the keep-paused flag.
 func TestMain(m *testing.M) {
 	framework.MainWithOptions(m, framework.Options{Metrics: true, Nodes: nodes, Setup: func(ctx context.Context, e *framework.Env) error {
 		cfg := e.ControlPlane.RESTConfig()
@@ -39,6 +42,6 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		e.AddCleanup(s.Stop)
-		return e.Manager.Restart(ctx, e.ControlPlane)
+		return e.Manager.Restart(ctx, e.ControlPlane, "--keep-workload-paused-on-rollout-deletion")
 	}}, &env, &metrics)
 }
