@@ -81,6 +81,10 @@ func (x *decider) grace() time.Duration {
 	return time.Duration(x.Rollout.Spec.Strategy.Routings()[0].GracePeriodSeconds) * time.Second
 }
 
+// trafficRecheck is how soon a traffic call not done yet is made again
+// when the grace period is shorter.
+const trafficRecheck = time.Second
+
 // trafficDone asks for call unless this reconcile has made it already,
 // and reports whether it is done. A call that changed something stamps
 // lastUpdateTime and waits the grace period; with gated, a done call also
@@ -106,7 +110,9 @@ func (x *decider) trafficDone(call TrafficCall, gated bool) bool {
 	x.routingInForce(call)
 	if !res.Done {
 		x.stamp()
-		x.requeue(x.grace())
+		// gracePeriodSeconds: 0 still comes back to check the call: no
+		// watch wakes the Rollout when a routing object settles.
+		x.requeue(max(x.grace(), trafficRecheck))
 		x.waitUntil(v1beta1.HoldTrafficGracePeriod, x.Now.Add(x.grace()))
 		return false
 	}
