@@ -197,7 +197,9 @@ func (x *decider) batchDone(target int32) bool {
 		return false
 	}
 	b := x.release().Batch
-	return b == nil || !b.Shrink || info.Updated == target
+	// A DaemonSet keeps the new pods a shrinking batch would remove: the
+	// batch is as close as it gets.
+	return b == nil || !b.Shrink || info.Updated == target || (info.KeepsNewPods && info.Updated >= target)
 }
 
 // failureThreshold is how many new pods may be unready, as Kruise's

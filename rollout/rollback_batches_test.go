@@ -53,3 +53,21 @@ func TestRollbackInBatches(t *testing.T) {
 		t.Errorf("a Deployment: reason %s, want Cancelling (Kruise supports StatefulSets and CloneSets only)", reason(&d.Status))
 	}
 }
+
+// A jump back on a DaemonSet: its new pods cannot be taken back (the
+// DaemonSet controller recreates them from the current template), so the
+// shrinking batch is done with more new pods than it asks instead of
+// waiting forever.
+func TestShrinkingBatchOfADaemonSet(t *testing.T) {
+	r := inStep(1, v1beta1.CanaryStepStateUpgrade, t0)
+	r.Spec.WorkloadRef = v1beta1.ObjectRef{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent"}
+	r.Status.Release.Batch.Shrink = true
+	ds := frozen(5, 5)
+	if d := Decide(Observed{Rollout: r, Workload: ds, Now: t0}); d.Status.CurrentStepState == v1beta1.CanaryStepStatePaused {
+		t.Fatal("a workload that can shrink waits for exactly its batch")
+	}
+	ds.KeepsNewPods = true
+	if d := Decide(Observed{Rollout: r, Workload: ds, Now: t0}); d.Status.CurrentStepState != v1beta1.CanaryStepStatePaused {
+		t.Errorf("state %s, want the step done (StepPaused)", d.Status.CurrentStepState)
+	}
+}

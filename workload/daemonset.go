@@ -153,6 +153,7 @@ func (a *DaemonSet) Observe(ctx context.Context) (*Info, error) {
 		RevisionLabel:  appsv1.ControllerRevisionHashLabelKey,
 		Controlled:     ds.Annotations[ControlInfoAnnotation] != "",
 		Labelled:       ds.Labels[WorkloadTypeLabel] != "",
+		KeepsNewPods:   true,
 	}
 	countPods(info, s.pods, s.update)
 	info.Released = !info.Frozen && info.Settled && ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType &&

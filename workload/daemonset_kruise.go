@@ -73,6 +73,7 @@ func (a *AdvancedDaemonSet) Observe(ctx context.Context) (*Info, error) {
 		RevisionLabel:  appsv1.ControllerRevisionHashLabelKey,
 		Controlled:     u.GetAnnotations()[ControlInfoAnnotation] != "",
 		Labelled:       u.GetLabels()[WorkloadTypeLabel] != "",
+		KeepsNewPods:   true,
 	}
 	pods, err := a.pods(ctx, u)
 	if err != nil {

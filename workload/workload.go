@@ -83,6 +83,10 @@ type Info struct {
 	// StatefulSets and OpenKruise kinds report it in StableRevision once
 	// every pod runs it.
 	CanHandOver bool
+	// KeepsNewPods is true for a workload whose new pods a shrinking batch
+	// cannot remove: a DaemonSet's controller recreates a deleted pod from
+	// the current template, so only re-applying the old one takes them back.
+	KeepsNewPods bool
 }
 
 // Batch is the target of one step.
