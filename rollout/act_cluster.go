@@ -145,7 +145,7 @@ func revisionLabel(ro *v1beta1.Rollout, info *workload.Info) string {
 	if info != nil && info.RevisionLabel != "" {
 		return info.RevisionLabel
 	}
-	if ro.Spec.WorkloadRef.Kind == "StatefulSet" {
+	if k := ro.Spec.WorkloadRef.Kind; k == "StatefulSet" || k == "DaemonSet" {
 		return traffic.ControllerRevisionHashLabel
 	}
 	return traffic.PodTemplateHashLabel

@@ -50,6 +50,8 @@ type Reconciler struct {
 	Scripts script.Source
 	// Observer, when set, learns every decision carried out (metrics).
 	Observer Observer
+	// Workloads are the manager's choices for the workload adapters.
+	Workloads workload.Options
 }
 
 // Observer learns each decision once its status is written: before is
@@ -91,6 +93,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&analysisv1alpha1.AnalysisRun{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("Deployment"))).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("StatefulSet"))).
+		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byWorkload("DaemonSet"))).
 		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.byOwner))
 	// OpenKruise's workloads are watched where its CRDs are installed (at
 	// start; a restart picks up CRDs installed later).
@@ -169,7 +172,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	o := Observed{Rollout: ro, Now: r.Now()}
-	adapter, err := workload.For(r.Client, r.Live, ro)
+	adapter, err := workload.For(r.Client, r.Live, ro, r.Workloads)
 	if err != nil {
 		o.Unsupported = err
 	} else {

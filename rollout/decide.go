@@ -312,6 +312,9 @@ func (x *decider) stamp() {
 func (x *decider) roll() {
 	info, cs := x.Workload, x.cs
 	switch {
+	case x.revertedToStable() && x.rollbackInBatches():
+		x.rollBackInBatches()
+		return
 	case x.revertedToStable():
 		x.cancel()
 		return
@@ -397,6 +400,44 @@ func (x *decider) cancel() {
 	x.finalise(false)
 }
 
+// RollbackInBatchAnnotation on a Rollout ("true") releases a re-applied
+// stable version in the release's batches instead of all at once.
+const RollbackInBatchAnnotation = "rollouts.kruise.io/rollback-in-batch"
+
+// rollbackInBatches: the Rollout asks for it, and, as in Kruise, it
+// routes no traffic and releases a StatefulSet, an Advanced StatefulSet or
+// a CloneSet (whose partition can hold pods of the version rolled back to
+// alongside the others).
+func (x *decider) rollbackInBatches() bool {
+	ro := x.Rollout
+	if ro.Annotations[RollbackInBatchAnnotation] != "true" || x.routed() || x.blueGreen {
+		return false
+	}
+	switch ro.Spec.WorkloadRef.Kind {
+	case "StatefulSet", "CloneSet":
+		return true
+	}
+	return false
+}
+
+// rollBackInBatches releases the re-applied stable version from step 1,
+// as a new release whose pods already on it need no update: the steps
+// count the other pods only. The batch starts at those pods, so the first
+// step moves none of them.
+func (x *decider) rollBackInBatches() {
+	back := x.Workload.Updated
+	x.event(corev1.EventTypeNormal, "RollbackInBatches", fmt.Sprintf("the workload's template is back at the stable revision %s: rolling back in batches from step 1 (%d of %d pods already run it)", x.cs.StableRevision, back, x.Workload.Replicas))
+	x.requestRunStop()
+	x.made(DecisionRollback, CauseManual)
+	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
+	x.release().Started = x.now()
+	x.resetTo(1)
+	x.noteHandled()
+	x.release().NoNeedUpdate = back
+	x.release().Batch = &v1beta1.BatchStatus{Step: 0, Replicas: back}
+	x.wait(v1beta1.HoldWaitingForPods, "")
+}
+
 // continuousRelease replaces the release of one revision with that of the
 // workload's newer one, from step 1. Traffic leaves the replaced version
 // before its pods go; the stable Service stays pinned and the canary
@@ -409,6 +450,7 @@ func (x *decider) continuousRelease() {
 	x.requestRunStop()
 	x.setProgressing(v1beta1.ProgressingReasonInRolling, "")
 	x.release().Started = x.now()
+	x.release().NoNeedUpdate = 0
 	x.resetTo(1)
 	x.noteHandled()       // overrides given for the replaced version do not act on this one
 	if x.pausedBySpec() { // an aborted release was not paused; the new one is

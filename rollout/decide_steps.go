@@ -199,19 +199,23 @@ func (x *decider) batchDone(target int32) bool {
 		return false
 	}
 	b := x.release().Batch
-	return b == nil || !b.Shrink || info.Updated == target
+	// A DaemonSet keeps the new pods a shrinking batch would remove: the
+	// batch is as close as it gets.
+	return b == nil || !b.Shrink || info.Updated == target || (info.KeepsNewPods && info.Updated >= target)
 }
 
-// failureThreshold is how many pods of a batch may be unready. Kruise
-// defaults to the workload's maxUnavailable; Sluice defaults to none,
-// because traffic and analysis follow a batch: set failureThreshold to
-// tolerate some.
+// failureThreshold is how many new pods may be unready, as Kruise's
+// BatchContext.IsBatchReady counts it: a percentage of the new pods there
+// are (at least the batch), rounded up (20% of 3 pods tolerates 1); none
+// when unset. (Kruise's API comment says an unset threshold is the
+// workload's maxUnavailable; its code tolerates none, and so does Sluice:
+// traffic and analysis follow a batch.)
 func (x *decider) failureThreshold(target int32) int32 {
 	ft := x.Rollout.Spec.Strategy.FailureThresholdOf()
 	if ft == nil {
 		return 0
 	}
-	v, err := intstr.GetScaledValueFromIntOrPercent(ft, int(target), false)
+	v, err := intstr.GetScaledValueFromIntOrPercent(ft, int(max(target, x.Workload.Updated)), true)
 	if err != nil {
 		return 0
 	}
@@ -219,7 +223,18 @@ func (x *decider) failureThreshold(target int32) int32 {
 }
 
 // target is the number of new-version pods step s asks of the workload.
-func (x *decider) target(s v1beta1.CanaryStep) int32 { return s.ReplicasFor(x.Workload.Replicas) }
+// A rollback in batches counts the step's replicas over the pods that
+// still run the other version, on top of those that already run the one
+// rolled back to: 10 pods, 4 of them already back, a step of 50% asks
+// 4 + 3 = 7 (Kruise's CalculateBatchContext with noNeedUpdate).
+func (x *decider) target(s v1beta1.CanaryStep) int32 {
+	n := x.Workload.Replicas
+	if r := x.d.Status.Release; r != nil && r.NoNeedUpdate > 0 {
+		done := min(r.NoNeedUpdate, n)
+		return done + s.ReplicasFor(n-done)
+	}
+	return s.ReplicasFor(n)
+}
 
 // checkDeadline reports a batch that has not become ready within
 // progressDeadlineSeconds (Sluice; Kruise hangs silently, its issue #174):

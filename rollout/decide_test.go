@@ -223,6 +223,21 @@ func TestFailureThreshold(t *testing.T) {
 	}
 }
 
+// As Kruise counts it: a percentage of the new pods, rounded up (30% of
+// 5 tolerates 2), and never a batch without a ready pod.
+func TestFailureThresholdAsKruise(t *testing.T) {
+	r := inStep(2, v1beta1.CanaryStepStateUpgrade, t0)
+	thirty, all := intstr.FromString("30%"), intstr.FromString("100%")
+	r.Spec.Strategy.Canary.FailureThreshold = &thirty
+	if d := Decide(Observed{Rollout: r, Workload: frozen(5, 3), Now: t0}); d.Status.CurrentStepState != v1beta1.CanaryStepStatePaused {
+		t.Errorf("3 of 5 ready with 30%%: state %s, want StepPaused", d.Status.CurrentStepState)
+	}
+	r.Spec.Strategy.Canary.FailureThreshold = &all
+	if d := Decide(Observed{Rollout: r, Workload: frozen(5, 0), Now: t0}); d.Status.CurrentStepState != v1beta1.CanaryStepStateUpgrade {
+		t.Errorf("0 of 5 ready with 100%%: state %s, want StepUpgrade", d.Status.CurrentStepState)
+	}
+}
+
 // A decision already taken does not change when the same observation is
 // made again: writing its status changes nothing more.
 func TestDecideIsStable(t *testing.T) {

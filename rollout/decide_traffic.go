@@ -125,6 +125,10 @@ func (x *decider) leaveShared() bool {
 	return !x.shared() || x.trafficDone(TrafficCall{Op: TrafficLeaveShared}, false)
 }
 
+// trafficRecheck is how soon a traffic call not done yet is made again
+// when the grace period is shorter.
+const trafficRecheck = time.Second
+
 // trafficDone asks for call unless this reconcile has made it already,
 // and reports whether it is done. A call that changed something stamps
 // lastUpdateTime and waits the grace period; with gated, a done call also
@@ -150,7 +154,9 @@ func (x *decider) trafficDone(call TrafficCall, gated bool) bool {
 	x.routingInForce(call)
 	if !res.Done {
 		x.stamp()
-		x.requeue(x.grace())
+		// gracePeriodSeconds: 0 still comes back to check the call: no
+		// watch wakes the Rollout when a routing object settles.
+		x.requeue(max(x.grace(), trafficRecheck))
 		x.waitUntil(v1beta1.HoldTrafficGracePeriod, x.Now.Add(x.grace()))
 		return false
 	}
@@ -265,6 +271,7 @@ func (x *decider) routeStep(i int32) bool {
 // revision and at most failureThreshold of them are unready.
 func (x *decider) readyFor(target int32) bool {
 	info := x.Workload
+	// Whatever the threshold, a batch needs one ready new pod (Kruise too).
 	return info.Settled && info.UpdateRevision == x.cs.CanaryRevision && info.Updated >= target &&
-		target-info.UpdatedReady <= x.failureThreshold(target)
+		target-info.UpdatedReady <= x.failureThreshold(target) && (target == 0 || info.UpdatedReady > 0)
 }

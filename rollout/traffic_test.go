@@ -366,6 +366,20 @@ func TestTrafficGracePeriod(t *testing.T) {
 	}
 }
 
+// With gracePeriodSeconds: 0 a call not done yet is still checked again:
+// nothing else wakes the Rollout (found with disableGenerateCanaryService,
+// whose release hung at StepTrafficRouting).
+func TestTrafficCallNotDoneWithoutGrace(t *testing.T) {
+	r := inStep(1, v1beta1.CanaryStepStateTrafficRouting, t0)
+	r.Spec = example1().Spec
+	r.Spec.Strategy.Canary.TrafficRoutings[0].GracePeriodSeconds = 0
+	service := TrafficCall{Op: TrafficCanaryService, Revision: "v2"}
+	d := Decide(Observed{Rollout: r, Workload: frozen(1, 1), Now: t0, Traffic: []TrafficResult{{Call: service, Done: false}}})
+	if d.RequeueAfter <= 0 {
+		t.Errorf("requeue %s: a call not done must be checked again", d.RequeueAfter)
+	}
+}
+
 // A failing call is shown on the Rollout and retried; the release holds.
 func TestTrafficError(t *testing.T) {
 	r := inStep(1, v1beta1.CanaryStepStateTrafficRouting, t0)

@@ -30,6 +30,9 @@ type Deployment struct {
 	// BlueGreen keeps every old pod while the new ones come up beside them
 	// (strategy.blueGreen); the old pods go when the Deployment resumes.
 	BlueGreen bool
+	// KeepPaused leaves the Deployment paused when it is given back (its
+	// Rollout deleted under KeepWorkloadPausedOnRolloutDeletion).
+	KeepPaused bool
 }
 
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;update;patch
@@ -453,7 +456,7 @@ func (a *Deployment) Finalise(ctx context.Context) error {
 		delete(d.Labels, StableRevisionLabel)
 		changed = true
 	}
-	if d.Spec.Paused {
+	if d.Spec.Paused && !a.KeepPaused {
 		d.Spec.Paused = false
 		changed = true
 	}
@@ -495,7 +498,9 @@ func labelPods(ctx context.Context, c client.Client, namespace string, selector 
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Labels[BatchIDLabel] != "" {
+		// A pod labelled by an earlier release (another rollout id) is
+		// labelled again, as Kruise does.
+		if p.DeletionTimestamp != nil || (p.Labels[BatchIDLabel] != "" && (b.RolloutID == "" || p.Labels[RolloutIDLabel] == b.RolloutID)) {
 			continue
 		}
 		patch := client.MergeFrom(p.DeepCopy())

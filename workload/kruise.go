@@ -23,7 +23,7 @@ var (
 )
 
 // KruiseKinds are the OpenKruise kinds Sluice releases.
-var KruiseKinds = []schema.GroupVersionKind{CloneSetKind, AdvancedStatefulSetKind}
+var KruiseKinds = []schema.GroupVersionKind{CloneSetKind, AdvancedStatefulSetKind, AdvancedDaemonSetKind}
 
 // +kubebuilder:rbac:groups=apps.kruise.io,resources=clonesets;statefulsets,verbs=get;list;watch;update;patch
 
@@ -51,7 +51,9 @@ func shapeOf(gvk schema.GroupVersionKind) (partitionShape, bool) {
 			revisionLabel: appsv1.DefaultDeploymentUniqueLabelKey,
 			podRevision:   func(r string) string { return r[strings.LastIndex(r, "-")+1:] },
 		}, true
-	case AdvancedStatefulSetKind.GroupKind():
+	case AdvancedStatefulSetKind.GroupKind(), AdvancedDaemonSetKind.GroupKind():
+		// An Advanced DaemonSet's partition counts nodes; the freeze
+		// webhook writes it here (its adapter is AdvancedDaemonSet).
 		return partitionShape{
 			path: []string{"spec", "updateStrategy", "rollingUpdate", "partition"}, frozen: intstr.FromInt32(FrozenPartition),
 			revisionLabel: appsv1.ControllerRevisionHashLabelKey,
@@ -102,6 +104,9 @@ type Partitioned struct {
 	Key         client.ObjectKey
 	GVK         schema.GroupVersionKind
 	RolloutName string
+	// KeepPaused leaves the partition when the workload is given back (its
+	// Rollout deleted under KeepWorkloadPausedOnRolloutDeletion).
+	KeepPaused bool
 }
 
 func (a *Partitioned) get(ctx context.Context) (*unstructured.Unstructured, partitionShape, error) {
@@ -204,6 +209,14 @@ func (a *Partitioned) Release(ctx context.Context, b Batch) error {
 			if err != nil {
 				return false, err
 			}
+			if a.GVK.GroupKind() == AdvancedStatefulSetKind.GroupKind() {
+				// Ordinals, as for a StatefulSet (ordinalPartition).
+				pods, err := a.pods(ctx, u)
+				if err != nil {
+					return false, err
+				}
+				partition = ordinalPartition(replicas, b.Updated, updatedBelow(pods, u.GetName(), label, revision))
+			}
 			partition = min(partition, current)
 		}
 		allowed = replicas - partition
@@ -247,12 +260,12 @@ func (a *Partitioned) rollBack(ctx context.Context, label, revision string, part
 	return rollBackOne(ctx, a.Client, r, a.Key.Namespace, sel, u.GetUID(), replicas, func(p *corev1.Pod) bool { return p.Labels[label] == revision })
 }
 
-// Finalise removes the partition and Sluice's marks; the workload's own
-// controller then rolls the remaining pods.
+// Finalise removes the partition (kept with KeepPaused) and Sluice's
+// marks; the workload's own controller then rolls the remaining pods.
 func (a *Partitioned) Finalise(ctx context.Context) error {
 	return client.IgnoreNotFound(a.update(ctx, func(u *unstructured.Unstructured, shape partitionShape) (bool, error) {
 		changed := false
-		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, shape.path...); found {
+		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, shape.path...); found && !a.KeepPaused {
 			unstructured.RemoveNestedField(u.Object, shape.path...)
 			changed = true
 		}
@@ -266,6 +279,16 @@ func (a *Partitioned) Finalise(ctx context.Context) error {
 		u.SetAnnotations(ann)
 		return changed, nil
 	}))
+}
+
+// pods are the workload's pods (terminating ones aside), read live.
+func (a *Partitioned) pods(ctx context.Context, u *unstructured.Unstructured) ([]corev1.Pod, error) {
+	matchLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
+	var list corev1.PodList
+	if err := live(a.Live, a.Client).List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingLabels(matchLabels)); err != nil {
+		return nil, err
+	}
+	return ownedPods(list.Items, u.GetUID()), nil
 }
 
 func (a *Partitioned) update(ctx context.Context, mutate func(*unstructured.Unstructured, partitionShape) (bool, error)) error {

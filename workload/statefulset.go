@@ -30,6 +30,9 @@ type StatefulSet struct {
 	Live        client.Reader
 	Key         client.ObjectKey
 	RolloutName string
+	// KeepPaused leaves the partition when the StatefulSet is given back
+	// (its Rollout deleted under KeepWorkloadPausedOnRolloutDeletion).
+	KeepPaused bool
 }
 
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;update;patch
@@ -89,6 +92,18 @@ func (a *StatefulSet) pods(ctx context.Context, s *appsv1.StatefulSet) ([]corev1
 	return ownedPods(list.Items, s.UID), nil
 }
 
+func (a *StatefulSet) livePods(ctx context.Context, s *appsv1.StatefulSet) ([]corev1.Pod, error) {
+	sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	var list corev1.PodList
+	if err := live(a.Live, a.Client).List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, err
+	}
+	return ownedPods(list.Items, s.UID), nil
+}
+
 // ownedPods are the pods controlled by the owner, terminating ones aside.
 func ownedPods(pods []corev1.Pod, owner types.UID) []corev1.Pod {
 	var out []corev1.Pod
@@ -130,7 +145,13 @@ func (a *StatefulSet) Release(ctx context.Context, b Batch) error {
 		replicas := replicasOf(s.Spec.Replicas)
 		partition = replicas - min(b.Updated, replicas)
 		if !b.Shrink {
-			partition = min(partition, partitionOf(s))
+			// Read live: a stale view that missed a pod on the update
+			// revision below the partition would release one more.
+			pods, err := a.livePods(ctx, s)
+			if err != nil {
+				return false, err
+			}
+			partition = min(ordinalPartition(replicas, b.Updated, updatedBelow(pods, s.Name, appsv1.ControllerRevisionHashLabelKey, rev)), partitionOf(s))
 		}
 		return setPartition(s, partition), nil
 	})
@@ -143,6 +164,36 @@ func (a *StatefulSet) Release(ctx context.Context, b Batch) error {
 		}
 	}
 	return labelPods(ctx, a.Client, a.Key.Namespace, map[string]string{appsv1.ControllerRevisionHashLabelKey: rev}, b)
+}
+
+// ordinalPartition is the highest partition at which want pods run the
+// update revision, for a workload that updates the ordinals at or above
+// its partition and leaves the others as they are: below(p) pods under p
+// already run it (the pods of a rollback in batches, still on the version
+// re-applied), replicas - p are updated. Worked example: 4 pods, ordinals
+// 0 and 1 already on it, want 3: partition 3 (ordinal 3 updated, 2 kept);
+// partition 1 would update all 4.
+func ordinalPartition(replicas, want int32, below func(p int32) int32) int32 {
+	for p := replicas; p > 0; p-- {
+		if below(p)+replicas-p >= want {
+			return p
+		}
+	}
+	return 0
+}
+
+// updatedBelow counts the pods of revision rev (by label) with an ordinal
+// below p.
+func updatedBelow(pods []corev1.Pod, set, label, rev string) func(p int32) int32 {
+	return func(p int32) int32 {
+		n := int32(0)
+		for i := range pods {
+			if ord, ok := ordinal(set, pods[i].Name); ok && ord < p && pods[i].Labels[label] == rev {
+				n++
+			}
+		}
+		return n
+	}
 }
 
 // rollBackBelow deletes a pod of revision rev whose ordinal is below the
@@ -212,11 +263,11 @@ func ordinal(set, pod string) (int32, bool) {
 	return int32(n), true
 }
 
-// Finalise removes the partition and Sluice's marks; the StatefulSet
-// controller then rolls the remaining pods itself.
+// Finalise removes the partition (kept with KeepPaused) and Sluice's
+// marks; the StatefulSet controller then rolls the remaining pods itself.
 func (a *StatefulSet) Finalise(ctx context.Context) error {
 	return client.IgnoreNotFound(a.update(ctx, func(s *appsv1.StatefulSet) (bool, error) {
-		changed := setPartition(s, 0)
+		changed := !a.KeepPaused && setPartition(s, 0)
 		for _, k := range []string{InProgressingAnnotation, ControlInfoAnnotation} {
 			if _, ok := s.Annotations[k]; ok {
 				delete(s.Annotations, k)

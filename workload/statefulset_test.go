@@ -112,3 +112,16 @@ func TestStatefulSetRelease(t *testing.T) {
 		})
 	}
 }
+
+// A rollback in batches: ordinals 0 and 1 already run the revision
+// released (the one re-applied); a batch of 3 sets partition 3, so that
+// only ordinal 3 is updated (partition 1 would update all 4). With none
+// below, it is replicas - want.
+func TestOrdinalPartition(t *testing.T) {
+	below := func(upTo int32) func(int32) int32 { return func(p int32) int32 { return min(p, upTo) } }
+	for _, c := range []struct{ want, upTo, partition int32 }{{3, 2, 3}, {4, 2, 2}, {2, 2, 4}, {1, 0, 3}, {4, 0, 0}} {
+		if got := ordinalPartition(4, c.want, below(c.upTo)); got != c.partition {
+			t.Errorf("want %d with %d below: partition %d, want %d", c.want, c.upTo, got, c.partition)
+		}
+	}
+}

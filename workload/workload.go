@@ -88,6 +88,10 @@ type Info struct {
 	// StatefulSets and OpenKruise kinds report it in StableRevision once
 	// every pod runs it.
 	CanHandOver bool
+	// KeepsNewPods is true for a workload whose new pods a shrinking batch
+	// cannot remove: a DaemonSet's controller recreates a deleted pod from
+	// the current template, so only re-applying the old one takes them back.
+	KeepsNewPods bool
 }
 
 // Batch is the target of one step.
@@ -131,34 +135,55 @@ type Adapter interface {
 	HandOver(ctx context.Context, revision string) error
 }
 
+// Options are the manager's choices that change how adapters give a
+// workload back.
+type Options struct {
+	// KeepPausedOnRolloutDeletion is Kruise's KeepWorkloadPausedOnRolloutDeletion
+	// gate: a Rollout deleted mid-release leaves its workload held where
+	// the release left it (partition kept, Deployment paused, DaemonSet on
+	// OnDelete), so that the team can roll back, instead of letting it
+	// finish rolling out.
+	KeepPausedOnRolloutDeletion bool
+}
+
 // For returns the adapter for the workload a Rollout references, or an
 // error naming the kinds Sluice supports. live reads without the cache
 // where an adapter must not act on a stale view (nil: through c).
-func For(c client.Client, live client.Reader, r *v1beta1.Rollout) (Adapter, error) {
+func For(c client.Client, live client.Reader, r *v1beta1.Rollout, o Options) (Adapter, error) {
 	ref := r.Spec.WorkloadRef
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
 		return nil, err
 	}
 	key := client.ObjectKey{Namespace: r.Namespace, Name: ref.Name}
+	keep := o.KeepPausedOnRolloutDeletion && r.DeletionTimestamp != nil
 	switch (schema.GroupKind{Group: gv.Group, Kind: ref.Kind}) {
 	case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
 		if cs := r.Spec.Strategy.Canary; cs != nil && cs.EnableExtraWorkloadForCanary {
 			return &CanaryDeployment{Client: c, Key: key, Rollout: r, Metadata: cs.PatchPodTemplateMetadata}, nil
 		}
-		return &Deployment{Client: c, Key: key, RolloutName: r.Name, BlueGreen: r.Spec.Strategy.BlueGreen != nil}, nil
+		bg := r.Spec.Strategy.BlueGreen != nil
+		return &Deployment{Client: c, Key: key, RolloutName: r.Name, BlueGreen: bg, KeepPaused: keep && !bg}, nil
 	case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
 		if r.Spec.Strategy.BlueGreen != nil {
 			return nil, fmt.Errorf("apps/v1 StatefulSet: blue-green releases are for Deployments; use strategy.canary")
 		}
-		return &StatefulSet{Client: c, Live: live, Key: key, RolloutName: r.Name}, nil
+		return &StatefulSet{Client: c, Live: live, Key: key, RolloutName: r.Name, KeepPaused: keep}, nil
 	case CloneSetKind.GroupKind(), AdvancedStatefulSetKind.GroupKind():
 		if r.Spec.Strategy.BlueGreen != nil {
 			return nil, fmt.Errorf("%s %s: blue-green releases are for Deployments; use strategy.canary", ref.APIVersion, ref.Kind)
 		}
-		return &Partitioned{Client: c, Live: live, Key: key, GVK: gv.WithKind(ref.Kind), RolloutName: r.Name}, nil
+		return &Partitioned{Client: c, Live: live, Key: key, GVK: gv.WithKind(ref.Kind), RolloutName: r.Name, KeepPaused: keep}, nil
+	case schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, AdvancedDaemonSetKind.GroupKind():
+		if r.Spec.Strategy.BlueGreen != nil {
+			return nil, fmt.Errorf("%s %s: blue-green releases are for Deployments; use strategy.canary", ref.APIVersion, ref.Kind)
+		}
+		if gv.Group == "apps" {
+			return &DaemonSet{Client: c, Live: live, Key: key, RolloutName: r.Name, KeepPaused: keep}, nil
+		}
+		return &AdvancedDaemonSet{Client: c, Key: key, RolloutName: r.Name, KeepPaused: keep}, nil
 	}
-	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style or blue-green; apps/v1 StatefulSet; apps.kruise.io CloneSet and StatefulSet)", ref.APIVersion, ref.Kind)
+	return nil, fmt.Errorf("%s %s: releasing this kind is not supported yet (supported: apps/v1 Deployment, partition or canary style or blue-green; apps/v1 StatefulSet and DaemonSet; apps.kruise.io CloneSet, StatefulSet and DaemonSet)", ref.APIVersion, ref.Kind)
 }
 
 // TypeLabelValue is the WorkloadTypeLabel value for a kind.

@@ -88,6 +88,38 @@ func defaultAdvancedStatefulSet(obj map[string]any) {
 	setDefault(obj, int64(10), "spec", "revisionHistoryLimit")
 }
 
+// defaultAdvancedDaemonSet is SetDefaultsDaemonSet (v1alpha1): burstReplicas
+// 250; updateStrategy type RollingUpdate with rollingUpdateType Standard
+// (Surging converted to it, with maxSurge 1 and maxUnavailable 0 when
+// unset) and, when neither is set, maxUnavailable 1 and maxSurge 0;
+// revisionHistoryLimit 10. The partition is not defaulted: one a client
+// removes stays absent (which the controller reads as 0).
+func defaultAdvancedDaemonSet(obj map[string]any) {
+	setDefault(obj, int64(250), "spec", "burstReplicas")
+	if nestedString(obj, "spec", "updateStrategy", "type") == "" {
+		_ = unstructured.SetNestedField(obj, "RollingUpdate", "spec", "updateStrategy", "type")
+	}
+	if nestedString(obj, "spec", "updateStrategy", "type") == "RollingUpdate" {
+		ru := []string{"spec", "updateStrategy", "rollingUpdate"}
+		setDefault(obj, map[string]any{}, ru...)
+		typ := append(ru, "rollingUpdateType")
+		if nestedString(obj, typ...) == "Surging" {
+			setDefault(obj, int64(1), append(ru, "maxSurge")...)
+			setDefault(obj, int64(0), append(ru, "maxUnavailable")...)
+		}
+		if t := nestedString(obj, typ...); t == "" || t == "Surging" {
+			_ = unstructured.SetNestedField(obj, "Standard", typ...)
+		}
+		_, hasUnavailable, _ := unstructured.NestedFieldNoCopy(obj, append(ru, "maxUnavailable")...)
+		_, hasSurge, _ := unstructured.NestedFieldNoCopy(obj, append(ru, "maxSurge")...)
+		if !hasUnavailable && !hasSurge {
+			_ = unstructured.SetNestedField(obj, int64(1), append(ru, "maxUnavailable")...)
+			_ = unstructured.SetNestedField(obj, int64(0), append(ru, "maxSurge")...)
+		}
+	}
+	setDefault(obj, int64(10), "spec", "revisionHistoryLimit")
+}
+
 // typedTemplate reads spec.template as the typed object holds it.
 func typedTemplate(obj map[string]any) (*corev1.PodTemplateSpec, error) {
 	t := &corev1.PodTemplateSpec{}

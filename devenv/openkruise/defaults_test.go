@@ -109,3 +109,38 @@ func TestStatusMap(t *testing.T) {
 		t.Errorf("status (-want +got):\n%s", d)
 	}
 }
+
+// SetDefaultsDaemonSet (v1alpha1): no partition and no template defaults.
+func TestDefaultAdvancedDaemonSet(t *testing.T) {
+	obj := objectOf(t, `
+spec:
+  selector: {matchLabels: {app: agent}}
+  template: {metadata: {labels: {app: agent}}}
+`)
+	defaultAdvancedDaemonSet(obj)
+	want := objectOf(t, `
+spec:
+  burstReplicas: 250
+  revisionHistoryLimit: 10
+  selector: {matchLabels: {app: agent}}
+  template: {metadata: {labels: {app: agent}}}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {rollingUpdateType: Standard, maxUnavailable: 1, maxSurge: 0}}
+`)
+	if d := cmp.Diff(want, obj); d != "" {
+		t.Errorf("defaults (-want +got):\n%s", d)
+	}
+	surging := objectOf(t, `
+spec:
+  updateStrategy: {rollingUpdate: {rollingUpdateType: Surging, partition: 3}}
+`)
+	defaultAdvancedDaemonSet(surging)
+	want = objectOf(t, `
+spec:
+  burstReplicas: 250
+  revisionHistoryLimit: 10
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {rollingUpdateType: Standard, maxUnavailable: 0, maxSurge: 1, partition: 3}}
+`)
+	if d := cmp.Diff(want, surging); d != "" {
+		t.Errorf("Surging (-want +got):\n%s", d)
+	}
+}

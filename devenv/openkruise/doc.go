@@ -1,5 +1,6 @@
-// Package openkruise is a stand-in for OpenKruise's CloneSet and Advanced
-// StatefulSet controllers and their defaulting webhooks, for a local
+// Package openkruise is a stand-in for OpenKruise's CloneSet, Advanced
+// StatefulSet and Advanced DaemonSet controllers and their defaulting
+// webhooks, for a local
 // control plane where the real ones cannot run (OpenKruise's Go modules are
 // not on the module proxy). It creates, updates and deletes real pods (kwok
 // makes them Running and Ready) and writes the labels, status and
@@ -70,13 +71,42 @@
 //     plus updatedReadyReplicas, updatedAvailableReplicas, labelSelector;
 //     currentRevision moves on once every pod is updated and ready.
 //
-// Defaulting webhooks (pkg/webhook/{cloneset,statefulset}/mutating,
+// Advanced DaemonSet (pkg/controller/daemonset, apps.kruise.io/v1alpha1)
+//   - Revisions: ControllerRevision <name>-<hash>, hash = ComputeHash of the
+//     template with status.collisionCount (daemonset_history.go), labelled
+//     with the template's labels and controller-revision-hash=<hash>; the
+//     current template's one renumbered to the newest; dead ones beyond
+//     revisionHistoryLimit deleted.
+//   - Pods: one per node whose labels match the template's nodeSelector,
+//     generateName <name>-, controller-revision-hash=<hash>, the default
+//     daemon tolerations, a required node affinity metadata.name In [node]
+//     (ReplaceDaemonSetPodNodeNameNodeAffinity; the scheduler binds it),
+//     readiness gate KruisePodReady (the pod webhook), the DaemonSet as
+//     controller owner.
+//   - Standard rolling update without surge (daemonset_update.go
+//     rollingUpdate, filterDaemonPodsNodeToUpdate): nodes in reverse name
+//     order, updated ones first; only desiredNumberScheduled - partition
+//     of them may update (partition: number or percentage rounded down);
+//     unavailable old pods replaced at once, available ones while fewer
+//     than maxUnavailable (default 1, percentage rounded up) are down.
+//     rollingUpdate.paused stops it; OnDelete never updates.
+//   - Status (updateDaemonSetStatus): desiredNumberScheduled,
+//     currentNumberScheduled, numberMisscheduled, numberReady,
+//     updatedNumberScheduled, numberAvailable, numberUnavailable,
+//     observedGeneration, daemonSetHash (the v1alpha1 name of v1beta1's
+//     updateRevision).
+//
+// Defaulting webhooks (pkg/webhook/{cloneset,statefulset,daemonset}/mutating,
 // apis/apps/defaults): on CREATE and UPDATE, absent fields get their
 // defaults, so a partition a client removes comes back as 0 (defaults.go).
 // The template is defaulted as a pod spec (imagePullPolicy Always) on
-// create and whenever it changes.
+// create and whenever it changes. The Advanced DaemonSet's webhook
+// (SetDefaultsDaemonSet) defaults neither its template nor its partition.
 //
-// Not reproduced: in-place updates (InPlaceIfPossible is played as
+// Not reproduced: the Advanced DaemonSet's surge, in-place update,
+// rollingUpdate.selector, lifecycle hooks, image pre-download, node
+// affinity and taints other than nodeSelector, and its v1beta1 version;
+// in-place updates (InPlaceIfPossible is played as
 // ReCreate; OpenKruise would keep the pod and swap the image), lifecycle
 // hooks, volumeClaimTemplates and PVCs, reserveOrdinals, unordered
 // updates, adoption of orphan pods and revisions, Events, the

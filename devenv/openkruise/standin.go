@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
@@ -36,7 +37,7 @@ import (
 //go:embed crds.yaml
 var crdsYAML []byte
 
-// CRDs are the CloneSet and Advanced StatefulSet CRDs.
+// CRDs are the CloneSet, Advanced StatefulSet and Advanced DaemonSet CRDs.
 func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	var out []*apiextensionsv1.CustomResourceDefinition
 	r := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(crdsYAML), 4096)
@@ -104,7 +105,8 @@ type Options struct {
 	Clock clock.PassiveClock
 }
 
-// StandIn runs OpenKruise's CloneSet and Advanced StatefulSet controllers
+// StandIn runs OpenKruise's CloneSet, Advanced StatefulSet and Advanced
+// DaemonSet controllers
 // and their defaulting webhooks in the calling process.
 type StandIn struct {
 	client  client.Client
@@ -152,6 +154,10 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (_ *StandIn, err er
 	if err := addController(mgr, "openkruise-statefulset", AdvancedStatefulSetKind, statefulSets); err != nil {
 		return nil, err
 	}
+	daemonSets := &daemonSetReconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), clock: o.Clock, log: log.WithName("daemonset")}
+	if err := addDaemonSetController(mgr, daemonSets); err != nil {
+		return nil, err
+	}
 	s := &StandIn{client: mgr.GetClient(), done: make(chan error, 1)}
 	if s.webhook, err = startWebhookServer(&defaulter{client: mgr.GetClient()}); err != nil {
 		return nil, err
@@ -184,6 +190,29 @@ func addController(mgr ctrl.Manager, name string, kind schema.GroupVersionKind, 
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(kind)
 	return ctrl.NewControllerManagedBy(mgr).Named(name).For(u).Owns(&corev1.Pod{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(r)
+}
+
+// addDaemonSetController runs the Advanced DaemonSet controller on its
+// DaemonSets, their pods, and every node change (a node added or gone
+// changes what each DaemonSet wants).
+func addDaemonSetController(mgr ctrl.Manager, r *daemonSetReconciler) error {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(AdvancedDaemonSetKind)
+	allDaemonSets := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(AdvancedDaemonSetKind.GroupVersion().WithKind("DaemonSetList"))
+		if err := mgr.GetClient().List(ctx, l); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, d := range l.Items {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&d)})
+		}
+		return out
+	})
+	return ctrl.NewControllerManagedBy(mgr).Named("openkruise-daemonset").For(u).Owns(&corev1.Pod{}).
+		Watches(&corev1.Node{}, allDaemonSets).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(r)
 }
 

@@ -13,6 +13,7 @@ import (
 var (
 	CloneSetKind            = schema.GroupVersionKind{Group: "apps.kruise.io", Version: "v1alpha1", Kind: "CloneSet"}
 	AdvancedStatefulSetKind = schema.GroupVersionKind{Group: "apps.kruise.io", Version: "v1beta1", Kind: "StatefulSet"}
+	AdvancedDaemonSetKind   = schema.GroupVersionKind{Group: "apps.kruise.io", Version: "v1alpha1", Kind: "DaemonSet"}
 )
 
 // The fields of OpenKruise's types the stand-in reads and writes, with the
@@ -113,6 +114,47 @@ type statefulSetStatus struct {
 	Conditions               []map[string]any `json:"conditions,omitempty"`
 	LabelSelector            string           `json:"labelSelector,omitempty"`
 }
+
+// advancedDaemonSet: apis/apps/v1alpha1/daemonset_types.go.
+type advancedDaemonSet struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              daemonSetSpec   `json:"spec"`
+	Status            daemonSetStatus `json:"status"`
+}
+
+type daemonSetSpec struct {
+	Selector       *metav1.LabelSelector  `json:"selector"`
+	Template       corev1.PodTemplateSpec `json:"template"`
+	UpdateStrategy struct {
+		Type          string `json:"type,omitempty"`
+		RollingUpdate *struct {
+			Type           string              `json:"rollingUpdateType,omitempty"`
+			MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+			MaxSurge       *intstr.IntOrString `json:"maxSurge,omitempty"`
+			Partition      *intstr.IntOrString `json:"partition,omitempty"`
+			Paused         *bool               `json:"paused,omitempty"`
+		} `json:"rollingUpdate,omitempty"`
+	} `json:"updateStrategy,omitempty"`
+	MinReadySeconds      int32  `json:"minReadySeconds,omitempty"`
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+}
+
+// daemonSetStatus: the first five counts are always written.
+type daemonSetStatus struct {
+	CurrentNumberScheduled int32            `json:"currentNumberScheduled"`
+	NumberMisscheduled     int32            `json:"numberMisscheduled"`
+	DesiredNumberScheduled int32            `json:"desiredNumberScheduled"`
+	NumberReady            int32            `json:"numberReady"`
+	ObservedGeneration     int64            `json:"observedGeneration,omitempty"`
+	UpdatedNumberScheduled int32            `json:"updatedNumberScheduled"`
+	NumberAvailable        int32            `json:"numberAvailable,omitempty"`
+	NumberUnavailable      int32            `json:"numberUnavailable,omitempty"`
+	CollisionCount         *int32           `json:"collisionCount,omitempty"`
+	Conditions             []map[string]any `json:"conditions,omitempty"`
+	DaemonSetHash          string           `json:"daemonSetHash,omitempty"`
+}
+
+func runtimeRaw(data []byte) runtime.RawExtension { return runtime.RawExtension{Raw: data} }
 
 func fromUnstructured(u *unstructured.Unstructured, into any) error {
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)

@@ -30,6 +30,7 @@ const (
 	WebhookConfigurationName = "kruise-mutating-webhook-configuration"
 	cloneSetWebhookPath      = "/mutate-apps-kruise-io-v1alpha1-cloneset"
 	statefulSetWebhookPath   = "/mutate-apps-kruise-io-statefulset"
+	daemonSetWebhookPath     = "/mutate-apps-kruise-io-daemonset"
 )
 
 // defaulter serves both webhooks.
@@ -56,6 +57,10 @@ func (d *defaulter) Handle(ctx context.Context, req admission.Request) admission
 		defaultCloneSet(obj)
 	case AdvancedStatefulSetKind.Kind:
 		defaultAdvancedStatefulSet(obj)
+	case AdvancedDaemonSetKind.Kind:
+		// Its webhook defaults no template.
+		defaultAdvancedDaemonSet(obj)
+		return patched(req, obj)
 	default:
 		return admission.Allowed("")
 	}
@@ -68,6 +73,14 @@ func (d *defaulter) Handle(ctx context.Context, req admission.Request) admission
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
 	}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+}
+
+func patched(req admission.Request, obj map[string]any) admission.Response {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
@@ -103,6 +116,7 @@ func startWebhookServer(handler admission.Handler) (*webhookServer, error) {
 	wh := &admission.Webhook{Handler: handler}
 	mux.Handle(cloneSetWebhookPath, wh)
 	mux.Handle(statefulSetWebhookPath, wh)
+	mux.Handle(daemonSetWebhookPath, wh)
 	s := &webhookServer{
 		server: &http.Server{
 			Handler:           mux,
@@ -149,6 +163,7 @@ func (s *webhookServer) configuration() *admissionregistrationv1.MutatingWebhook
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
 			hook("mcloneset.kb.io", cloneSetWebhookPath, "clonesets", CloneSetKind.Version),
 			hook("mstatefulset.kb.io", statefulSetWebhookPath, "statefulsets", AdvancedStatefulSetKind.Version),
+			hook("mdaemonset.kb.io", daemonSetWebhookPath, "daemonsets", AdvancedDaemonSetKind.Version),
 		},
 	}
 }

@@ -61,6 +61,11 @@ type Options struct {
 	// manager runs (manager.Options.Command), with dir for its files,
 	// instead of BuildManager: e2e/image runs the one inside the image.
 	ManagerCommand func(ctx context.Context, dir string) ([]string, error)
+	// Nodes is the number of simulated nodes (default: the control
+	// plane's, 3); DaemonSets run one pod on each.
+	Nodes int
+	// Setup runs on the environment before the tests (as MainWith's).
+	Setup func(ctx context.Context, e *Env) error
 }
 
 // Main is TestMain for an e2e package: it starts the environment, runs the
@@ -86,6 +91,9 @@ func MainWithOptions(m *testing.M, o Options, env **Env, metrics **Metrics) {
 }
 
 func run(m *testing.M, o Options, env **Env, metrics **Metrics, setup func(context.Context, *Env) error) int {
+	if setup == nil {
+		setup = o.Setup
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	e, mt, err := StartWithOptions(ctx, o)
@@ -132,7 +140,7 @@ func StartWithOptions(ctx context.Context, o Options) (_ *Env, _ *Metrics, err e
 		}
 	}()
 	start := time.Now()
-	if e.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster"), ExtraStages: Stages()}); err != nil {
+	if e.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster"), ExtraStages: Stages(), Nodes: o.Nodes}); err != nil {
 		return nil, nil, err
 	}
 	if e.Client, err = client.New(e.ControlPlane.RESTConfig(), client.Options{Scheme: app.Scheme()}); err != nil {

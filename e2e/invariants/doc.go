@@ -9,7 +9,9 @@
 // # What it reads
 //
 // Pods, ReplicaSets, Deployments, StatefulSets, OpenKruise CloneSets and
-// Advanced StatefulSets, Services, EndpointSlices, Ingresses, Gateway API
+// Advanced StatefulSets (a Rollout of a DaemonSet or an Advanced DaemonSet
+// is not followed: its batches, one pod per node replaced by deletion,
+// have no rules here yet, so it raises no alarm either), Services, EndpointSlices, Ingresses, Gateway API
 // HTTPRoutes, AnalysisRuns, and of each Rollout its metadata, spec and the
 // status fields a user sees: phase, currentStepIndex, currentStepState and
 // nextStepIndex (which kubectl-kruise rollout undo --fast patches), from

@@ -27,6 +27,8 @@ var kinds = []metav1.GroupVersionKind{
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"},
 	{Group: workload.CloneSetKind.Group, Version: workload.CloneSetKind.Version, Kind: workload.CloneSetKind.Kind},
 	{Group: workload.AdvancedStatefulSetKind.Group, Version: workload.AdvancedStatefulSetKind.Version, Kind: workload.AdvancedStatefulSetKind.Kind},
+	{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+	{Group: workload.AdvancedDaemonSetKind.Group, Version: workload.AdvancedDaemonSetKind.Version, Kind: workload.AdvancedDaemonSetKind.Kind},
 }
 
 // FuzzFreezeHandle sends the freeze webhook updates of each kind it

@@ -1,8 +1,8 @@
 // Package freeze is the mutating webhook that freezes a workload the moment
 // its pod template changes, before the workload's own controller acts: a
-// Deployment is paused; a StatefulSet, CloneSet or Advanced StatefulSet
-// partitioned. The Rollout then releases
-// it batch by batch.
+// Deployment is paused; a StatefulSet, CloneSet, Advanced StatefulSet or
+// Advanced DaemonSet partitioned; a native DaemonSet put on OnDelete. The
+// Rollout then releases it batch by batch.
 package freeze
 
 import (
@@ -27,8 +27,8 @@ const Path = "/freeze-workload"
 // The webhook runs again after other mutating webhooks changed the object
 // (reinvocationPolicy IfNeeded): OpenKruise's defaulting sets a removed
 // partition to 0, which must not release a held batch.
-// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps,resources=deployments;statefulsets,verbs=update,versions=v1,name=workloads.freeze.sluice.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded
-// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps.kruise.io,resources=clonesets;statefulsets,verbs=update,versions=v1alpha1;v1beta1,name=kruise-workloads.freeze.sluice.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded
+// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps,resources=deployments;statefulsets;daemonsets,verbs=update,versions=v1,name=workloads.freeze.sluice.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded
+// +kubebuilder:webhook:path=/freeze-workload,mutating=true,failurePolicy=fail,sideEffects=None,groups=apps.kruise.io,resources=clonesets;statefulsets;daemonsets,verbs=update,versions=v1alpha1;v1beta1,name=kruise-workloads.freeze.sluice.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
 
 // Handler freezes workloads that a Rollout references.
@@ -57,6 +57,8 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		return handle(ctx, h, req, &appsv1.Deployment{}, &appsv1.Deployment{}, h.freezeDeployment)
 	case "StatefulSet":
 		return handle(ctx, h, req, &appsv1.StatefulSet{}, &appsv1.StatefulSet{}, h.freezeStatefulSet)
+	case "DaemonSet":
+		return handle(ctx, h, req, &appsv1.DaemonSet{}, &appsv1.DaemonSet{}, h.freezeDaemonSet)
 	}
 	return admission.Allowed("")
 }

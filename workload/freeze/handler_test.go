@@ -216,3 +216,44 @@ func toInt(v any) int64 {
 	}
 	return -1
 }
+
+func daemonSet(image string, strategy appsv1.DaemonSetUpdateStrategyType, annotations map[string]string) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Annotations: annotations},
+		Spec: appsv1.DaemonSetSpec{UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: strategy},
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}}}},
+	}
+}
+
+// A native DaemonSet entering a release goes on OnDelete with its own
+// strategy kept, as Kruise's webhook does; a client re-applying
+// RollingUpdate mid-release changes the strategy restored at the end, not
+// the hold.
+func TestADaemonSetIsHeldOnOnDelete(t *testing.T) {
+	kind := metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}
+	strategy := func(out map[string]any) string {
+		s, _, _ := unstructured.NestedString(out, "spec", "updateStrategy", "type")
+		return s
+	}
+	ann := func(out map[string]any, k string) string {
+		s, _, _ := unstructured.NestedString(out, "metadata", "annotations", k)
+		return s
+	}
+	out := review(t, []client.Object{rolloutOf("apps/v1", "DaemonSet", nil)}, kind,
+		daemonSet("demo:v1", appsv1.RollingUpdateDaemonSetStrategyType, nil), daemonSet("demo:v2", appsv1.RollingUpdateDaemonSetStrategyType, nil))
+	if strategy(out) != "OnDelete" || ann(out, workload.DaemonSetOriginalStrategyAnnotation) != "RollingUpdate" || ann(out, workload.InProgressingAnnotation) != `{"rolloutName":"web"}` {
+		t.Errorf("not held: %v", out)
+	}
+	held := rolloutOf("apps/v1", "DaemonSet", &v1beta1.BatchStatus{Step: 1, Replicas: 1})
+	mark := map[string]string{workload.InProgressingAnnotation: `{"rolloutName":"web"}`, workload.DaemonSetOriginalStrategyAnnotation: "OnDelete"}
+	out = review(t, []client.Object{held}, kind, daemonSet("demo:v2", appsv1.OnDeleteDaemonSetStrategyType, mark), daemonSet("demo:v2", appsv1.RollingUpdateDaemonSetStrategyType, nil))
+	if strategy(out) != "OnDelete" || ann(out, workload.DaemonSetOriginalStrategyAnnotation) != "RollingUpdate" || ann(out, workload.InProgressingAnnotation) == "" {
+		t.Errorf("a re-apply mid-release let the DaemonSet go: %v", out)
+	}
+	out = review(t, []client.Object{rolloutOf("apps/v1", "DaemonSet", nil)}, kind,
+		daemonSet("demo:v1", appsv1.RollingUpdateDaemonSetStrategyType, nil), daemonSet("demo:v1", appsv1.RollingUpdateDaemonSetStrategyType, nil))
+	if strategy(out) != "RollingUpdate" {
+		t.Errorf("held without a new template: %v", out)
+	}
+}

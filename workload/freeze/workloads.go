@@ -180,6 +180,13 @@ func (h *Handler) freezeKruise(_ context.Context, r *v1beta1.Rollout, cur, old *
 	if !found {
 		replicas = 1
 	}
+	if cur.GetKind() == workload.AdvancedDaemonSetKind.Kind {
+		// No replicas: one pod per node the DaemonSet wants.
+		replicas = int64(workload.AdvancedDaemonSetSize(cur))
+		if replicas == 0 {
+			replicas = int64(workload.AdvancedDaemonSetSize(old))
+		}
+	}
 	if replicas == 0 {
 		return false, nil
 	}
@@ -210,6 +217,35 @@ func (h *Handler) freezeKruise(_ context.Context, r *v1beta1.Rollout, cur, old *
 		changed = true
 	}
 	return changed, nil
+}
+
+// freezeDaemonSet puts a native DaemonSet whose pod template (or rollout
+// id) changes on the OnDelete strategy, keeping its own strategy type for
+// the end of the release, as Kruise's webhook does; and keeps one in a
+// release there whatever a client re-applies (its strategy type is then
+// the one restored at the end).
+func (h *Handler) freezeDaemonSet(_ context.Context, r *v1beta1.Rollout, cur, old *appsv1.DaemonSet) (bool, error) {
+	templateChanged := !workload.EqualIgnoreHash(&old.Spec.Template, &cur.Spec.Template)
+	inRelease := old.Annotations[workload.InProgressingAnnotation] != "" && heldBatch(r) != nil
+	changed := false
+	if inRelease {
+		for _, k := range []string{workload.InProgressingAnnotation, workload.DaemonSetOriginalStrategyAnnotation} {
+			if cur.Annotations[k] == "" && old.Annotations[k] != "" {
+				metav1.SetMetaDataAnnotation(&cur.ObjectMeta, k, old.Annotations[k])
+				changed = true
+			}
+		}
+		if t := cur.Spec.UpdateStrategy.Type; t != appsv1.OnDeleteDaemonSetStrategyType && t != "" {
+			// The client's own strategy, for the end of the release.
+			metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.DaemonSetOriginalStrategyAnnotation, string(t))
+		}
+	} else if !revisionChanged(old, cur, templateChanged) {
+		return false, nil
+	} else if cur.Annotations[workload.InProgressingAnnotation] == "" {
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, workload.InProgressingAnnotation, inProgressing(r))
+		changed = true
+	}
+	return workload.HoldDaemonSet(cur) || changed, nil
 }
 
 func setAnnotation(u *unstructured.Unstructured, k, v string) {

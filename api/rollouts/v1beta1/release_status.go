@@ -133,6 +133,13 @@ type ReleaseStatus struct {
 	// in lastRelease is not rewritten by the cleanup.
 	// +optional
 	Outcome ReleaseOutcome `json:"outcome,omitempty"`
+	// NoNeedUpdate is, for a rollback released in batches
+	// (rollouts.kruise.io/rollback-in-batch), the pods that already ran
+	// the version rolled back to when it was re-applied (Kruise's
+	// noNeedUpdateReplicas): each step's replicas count the other pods
+	// only, on top of these.
+	// +optional
+	NoNeedUpdate int32 `json:"noNeedUpdate,omitempty"`
 }
 
 // BatchStatus is the batch the workload is held to: the controller moves

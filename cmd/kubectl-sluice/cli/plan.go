@@ -220,7 +220,7 @@ func gatherPlan(ctx context.Context, s *session, po planOptions, name string, no
 // adapter's Observe, read only), and as an object; nil what cannot be read.
 func observeWorkload(ctx context.Context, s *session, ro *v1beta1.Rollout) (*workload.Info, *unstructured.Unstructured) {
 	var info *workload.Info
-	if a, err := workload.For(s.c, s.c, ro); err == nil {
+	if a, err := workload.For(s.c, s.c, ro, workload.Options{}); err == nil {
 		info, _ = a.Observe(ctx)
 	}
 	ref := ro.Spec.WorkloadRef

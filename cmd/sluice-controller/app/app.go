@@ -79,6 +79,7 @@ type options struct {
 	prometheusAddress       string
 	prometheusAuth          analysisv1alpha1.PrometheusAuthentication
 	rolloutWorkers          int
+	keepPausedOnDeletion    bool
 	analysisRunWorkers      int
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
@@ -168,6 +169,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.prometheusAuth.PasswordKey, "prometheus-auth-password-key", "", "key of --prometheus-auth-secret holding a basic-auth password")
 	fs.StringVar(&o.prometheusAuth.CAKey, "prometheus-auth-ca-key", "", "key of --prometheus-auth-secret holding a PEM CA bundle for --prometheus-address")
 	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 4, "how many Rollouts are reconciled at once")
+	fs.BoolVar(&o.keepPausedOnDeletion, "keep-workload-paused-on-rollout-deletion", false, "a Rollout deleted mid-release leaves its workload where the release held it (partition kept, Deployment paused, DaemonSet on OnDelete) so that it can be rolled back, instead of letting it finish (Kruise's KeepWorkloadPausedOnRolloutDeletion feature gate)")
 	fs.IntVar(&o.analysisRunWorkers, "analysisrun-workers", 4, "how many AnalysisRuns are measured at once")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "requests per second the manager may send to the API server, on average")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "requests the manager may send to the API server in a burst")
@@ -363,6 +365,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	if err := (&rollout.Reconciler{
 		Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Traffic: direct, Workers: o.rolloutWorkers,
 		Recorder: mgr.GetEventRecorder("sluice-rollout"), Now: time.Now, Scripts: scripts, Observer: recorder,
+		Workloads: workload.Options{KeepPausedOnRolloutDeletion: o.keepPausedOnDeletion},
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,8 +36,11 @@ func cacheOptions(kruiseKinds []schema.GroupVersionKind) cache.Options {
 	byObject := map[client.Object]cache.ByObject{
 		&appsv1.Deployment{}:  {Label: managed},
 		&appsv1.StatefulSet{}: {Label: managed},
+		&appsv1.DaemonSet{}:   {Label: managed},
 		&corev1.Pod{}:         {Transform: stripPod},
 		&appsv1.ReplicaSet{}:  {Transform: stripReplicaSet},
+		// A native DaemonSet's revisions, by their number and hash label.
+		&appsv1.ControllerRevision{}: {Transform: stripControllerRevision},
 	}
 	for _, gvk := range kruiseKinds {
 		u := &unstructured.Unstructured{}
@@ -62,6 +66,16 @@ func stripReplicaSet(o any) (any, error) {
 	if rs, ok := o.(*appsv1.ReplicaSet); ok {
 		rs.ManagedFields = nil
 		rs.Spec.Template.Spec = corev1.PodSpec{}
+	}
+	return o, nil
+}
+
+// stripControllerRevision drops a revision's data (a whole pod template):
+// Sluice reads a DaemonSet's revisions by number, owner and hash label.
+func stripControllerRevision(o any) (any, error) {
+	if r, ok := o.(*appsv1.ControllerRevision); ok {
+		r.ManagedFields = nil
+		r.Data = runtime.RawExtension{}
 	}
 	return o, nil
 }

@@ -14,6 +14,7 @@
   resources:
   - pods
   verbs:
+  - delete
   - get
   - list
   - patch
@@ -105,6 +106,25 @@
 - apiGroups:
   - apps
   resources:
+  - controllerrevisions
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - apps
+  resources:
+  - daemonsets
+  - statefulsets
+  verbs:
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
+  - apps
+  resources:
   - deployments
   verbs:
   - create
@@ -126,19 +146,10 @@
   - update
   - watch
 - apiGroups:
-  - apps
-  resources:
-  - statefulsets
-  verbs:
-  - get
-  - list
-  - patch
-  - update
-  - watch
-- apiGroups:
   - apps.kruise.io
   resources:
   - clonesets
+  - daemonsets
   - statefulsets
   verbs:
   - get
