@@ -124,7 +124,11 @@ func TestChartRBAC(t *testing.T) {
 		{"patch", "apps", "deployments", team, "", true},
 		{"update", "networking.k8s.io", "ingresses", team, "", true},
 		{"delete", "apps", "statefulsets", team, "", false},
-		{"delete", "", "pods", team, "", false},
+		// Pods are deleted one by one where a workload's controller
+		// would not replace them: a StatefulSet's or an OpenKruise
+		// kind's rolled-back pods, a DaemonSet's batch (OnDelete).
+		{"delete", "", "pods", team, "", true},
+		{"deletecollection", "", "pods", team, "", false},
 	})
 }
 
