@@ -23,6 +23,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -81,6 +82,8 @@ type options struct {
 	analysisRunWorkers      int
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
+	watchLabelSelector      string
+	leaderElectionID        string
 	zap                     zap.Options
 	showVersion             bool
 }
@@ -142,6 +145,8 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica runs the controllers")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "", "name of the leader-election Lease (default: "+defaultLeaseName+", or with --watch-label-selector one derived from the selector, so that each shard elects its own leader)")
+	fs.StringVar(&o.watchLabelSelector, "watch-label-selector", "", "shard: reconcile only the Rollouts (and their AnalysisRuns) whose labels match, e.g. "+ShardKeyLabel+"=shard1, or !"+ShardKeyLabel+" for the default shard (docs/sharding.md)")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: --namespace)")
 	// controller-runtime's defaults. A leader that crashes holds the Lease
 	// until it expires: the lease duration is the longest a release waits
@@ -199,6 +204,9 @@ func (o *options) validate() error {
 	case o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1:
 		return errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1")
 	}
+	if _, err := o.shardSelector(); err != nil {
+		return err
+	}
 	return o.validateLeaderElection()
 }
 
@@ -243,17 +251,21 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	shard, err := o.shardSelector()
+	if err != nil {
+		return err
+	}
 	leNamespace := o.leaderElectionNamespace
 	if leNamespace == "" {
 		leNamespace = o.namespace
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   cacheOptions(kruiseKinds),
+		Cache:                   cacheOptions(kruiseKinds, shard),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "sluice-controller.sluice.dev",
+		LeaderElectionID:        o.leaseName(),
 		LeaderElectionNamespace: leNamespace,
 		LeaseDuration:           &o.leaseDuration,
 		RenewDeadline:           &o.renewDeadline,
@@ -298,7 +310,7 @@ func run(ctx context.Context, o options) error {
 	if err := setupWebhooks(mgr, o); err != nil {
 		return err
 	}
-	if err := setupControllers(mgr, o); err != nil {
+	if err := setupControllers(mgr, o, shard); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -307,7 +319,7 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("webhooks", started); err != nil {
 		return err
 	}
-	log.Info("starting manager", "webhookPort", o.webhookPort, "devWebhookHost", o.devWebhookHost)
+	log.Info("starting manager", "webhookPort", o.webhookPort, "devWebhookHost", o.devWebhookHost, "watchLabelSelector", o.watchLabelSelector, "lease", o.leaseName())
 	return mgr.Start(ctx)
 }
 
@@ -334,7 +346,7 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 }
 
 // setupControllers registers the reconcilers, one line each.
-func setupControllers(mgr ctrl.Manager, o options) error {
+func setupControllers(mgr ctrl.Manager, o options, shard labels.Selector) error {
 	// Scripts are read straight from the API server: one GET per call,
 	// instead of a cluster-wide ConfigMap informer.
 	scripts := script.ConfigMaps{Reader: mgr.GetAPIReader(), Namespace: o.namespace, Names: []string{script.DefaultConfigMap, script.KruiseConfigMap}}
@@ -357,6 +369,9 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	ao := analysisrun.Options{PrometheusAddress: o.prometheusAddress, MaxConcurrentReconciles: o.analysisRunWorkers}
 	if o.prometheusAuth.SecretName != "" {
 		ao.PrometheusAuthentication, ao.PrometheusAuthNamespace = &o.prometheusAuth, o.namespace
+	}
+	if shard != nil {
+		ao.Shard = &analysisrun.Shard{Owner: &v1beta1.Rollout{}, Selector: shard}
 	}
 	if err := analysisrun.SetupWithManager(mgr, ao); err != nil {
 		return err
