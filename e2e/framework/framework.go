@@ -57,6 +57,9 @@ type Options struct {
 	// manager runs (manager.Options.Command), with dir for its files,
 	// instead of BuildManager: e2e/image runs the one inside the image.
 	ManagerCommand func(ctx context.Context, dir string) ([]string, error)
+	// Nodes is the number of kwok nodes (110 pods each; default 3): the
+	// fleet benchmark needs room for thousands of pods.
+	Nodes int
 }
 
 // Main is TestMain for an e2e package: it starts the environment, runs the
@@ -128,7 +131,7 @@ func StartWithOptions(ctx context.Context, o Options) (_ *Env, _ *Metrics, err e
 		}
 	}()
 	start := time.Now()
-	if e.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster"), ExtraStages: Stages()}); err != nil {
+	if e.ControlPlane, err = controlplane.Start(ctx, controlplane.Options{Dir: filepath.Join(dir, "cluster"), ExtraStages: Stages(), Nodes: o.Nodes}); err != nil {
 		return nil, nil, err
 	}
 	if e.Client, err = client.New(e.ControlPlane.RESTConfig(), client.Options{Scheme: app.Scheme()}); err != nil {
