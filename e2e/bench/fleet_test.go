@@ -389,6 +389,9 @@ func (f *fleet) wave(img string, rollouts bool) (last, spread time.Duration, don
 	seen := from
 	deployed, finished, started := map[string]time.Time{}, map[string]time.Time{}, map[string]bool{}
 	for len(doneAt) < f.cfg.rollouts && time.Now().Before(deadline) {
+		if err := f.rec.failed(); err != nil {
+			f.b.Fatal(err)
+		}
 		events := f.rec.since(seen)
 		seen += len(events)
 		for _, e := range events {
