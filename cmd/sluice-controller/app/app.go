@@ -169,10 +169,14 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.prometheusAuth.UsernameKey, "prometheus-auth-username-key", "", "key of --prometheus-auth-secret holding a basic-auth username")
 	fs.StringVar(&o.prometheusAuth.PasswordKey, "prometheus-auth-password-key", "", "key of --prometheus-auth-secret holding a basic-auth password")
 	fs.StringVar(&o.prometheusAuth.CAKey, "prometheus-auth-ca-key", "", "key of --prometheus-auth-secret holding a PEM CA bundle for --prometheus-address")
-	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 4, "how many Rollouts are reconciled at once")
+	// Defaults from the fleet benchmark (docs/benchmarks.md): with 100
+	// releases at once, 4 workers and 50 QPS queued transitions behind the
+	// client's rate limiter (p50 1.4 s); 16 and 300 brought p50 to 0.2 s.
+	// Nothing is spent at rest (no request while every Rollout is idle).
+	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 16, "how many Rollouts are reconciled at once")
 	fs.IntVar(&o.analysisRunWorkers, "analysisrun-workers", 4, "how many AnalysisRuns are measured at once")
-	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "requests per second the manager may send to the API server, on average")
-	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "requests the manager may send to the API server in a burst")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 300, "requests per second the manager may send to the API server, on average")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 600, "requests the manager may send to the API server in a burst")
 	// --kubeconfig, read by ctrl.GetConfig.
 	config.RegisterFlags(fs)
 	o.zap.BindFlags(fs)
