@@ -200,11 +200,16 @@ func plotFleet(in, out string) error {
 		rs = append(rs, r)
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Rollouts < rs[j].Rollouts })
-	rss, p99 := make(plotter.XYs, len(rs)), make(plotter.XYs, len(rs))
+	// A run stopped before its releases has an RSS but no transitions.
+	var rss, p99 plotter.XYs
 	maxX := 0.0
-	for i, r := range rs {
-		rss[i] = plotter.XY{X: float64(r.Rollouts), Y: r.PeakRSSMiB}
-		p99[i] = plotter.XY{X: float64(r.Rollouts), Y: r.TransitionP99 * 1000}
+	for _, r := range rs {
+		if r.PeakRSSMiB > 0 {
+			rss = append(rss, plotter.XY{X: float64(r.Rollouts), Y: r.PeakRSSMiB})
+		}
+		if r.Transitions > 0 {
+			p99 = append(p99, plotter.XY{X: float64(r.Rollouts), Y: r.TransitionP99 * 1000})
+		}
 		maxX = max(maxX, float64(r.Rollouts))
 	}
 	left, err := fleetPlot("Manager peak RSS", "peak RSS (MiB)", rss, 300, "target at 1,000: < 300 MiB", maxX)
@@ -240,15 +245,18 @@ func fleetPlot(title, ylabel string, pts plotter.XYs, target float64, targetLabe
 	p.Y.Label.Text = ylabel
 	p.X.Min, p.Y.Min = 0, 0
 	p.X.Max = maxX * 1.05
-	line, points, err := plotter.NewLinePoints(pts)
-	if err != nil {
-		return nil, err
-	}
-	points.Shape = draw.CircleGlyph{}
 	goal := plotter.NewFunction(func(float64) float64 { return target })
 	goal.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(line, points, goal, plotter.NewGrid())
-	p.Legend.Add("measured", line, points)
+	p.Add(goal, plotter.NewGrid())
+	if len(pts) > 0 {
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, err
+		}
+		points.Shape = draw.CircleGlyph{}
+		p.Add(line, points)
+		p.Legend.Add("measured", line, points)
+	}
 	p.Legend.Add(targetLabel, goal)
 	p.Legend.Top = true
 	p.Y.Max = max(p.Y.Max, target*1.2)

@@ -46,6 +46,10 @@ type fleetConfig struct {
 	// plot of every result in it is drawn next to it, as .png
 	// (SLUICE_BENCH_FLEET_OUT).
 	out string
+	// Budget, when set, bounds the whole run (SLUICE_BENCH_FLEET_BUDGET):
+	// a phase still running when it is spent ends the run, which reports
+	// what it measured up to there (a size this machine cannot finish).
+	budget time.Duration
 	// ManagerArgs are added to the manager's command line for this run
 	// (SLUICE_BENCH_MANAGER_ARGS, space-separated), e.g. to try worker
 	// counts or client QPS.
@@ -76,6 +80,7 @@ func fleetFromEnv() (fleetConfig, error) {
 	num("SLUICE_BENCH_FLEET_UNRELATED", &c.unrelated)
 	dur("SLUICE_BENCH_FLEET_IDLE", &c.idle)
 	dur("SLUICE_BENCH_FLEET_TIMEOUT", &c.timeout)
+	dur("SLUICE_BENCH_FLEET_BUDGET", &c.budget)
 	c.out = os.Getenv("SLUICE_BENCH_FLEET_OUT")
 	c.managerArgs = strings.Fields(os.Getenv("SLUICE_BENCH_MANAGER_ARGS"))
 	return c, err
@@ -164,6 +169,18 @@ type fleet struct {
 	c   client.Client // a fast client: the fleet is written at hundreds of requests/s
 	rec *recorder
 	res fleetResult
+	// end is when the budget is spent (zero: no budget).
+	end time.Time
+}
+
+// deadline is when a phase that starts now must end: its timeout, or the
+// end of the budget if sooner.
+func (f *fleet) deadline() time.Time {
+	d := time.Now().Add(f.cfg.timeout)
+	if !f.end.IsZero() && f.end.Before(d) {
+		d = f.end
+	}
+	return d
 }
 
 func appName(i int) string { return fmt.Sprintf("app-%04d", i) }
@@ -184,6 +201,9 @@ func runFleet(b *testing.B, cfg fleetConfig) fleetResult {
 	// No invariant checker here: it would watch every pod of the fleet
 	// from this process; the releases' safety is e2e's and chaos's job.
 	f := &fleet{b: b, ctx: ctx, cfg: cfg, ns: framework.NewNamespace(b, env.ControlPlane), c: c}
+	if cfg.budget > 0 {
+		f.end = time.Now().Add(cfg.budget)
+	}
 	f.res = fleetResult{Rollouts: cfg.rollouts, Replicas: cfg.replicas, Unrelated: cfg.unrelated, ManagerArgs: cfg.managerArgs, When: time.Now().UTC().Format(time.RFC3339)}
 	if f.rec, err = record(ctx, f.ns, &v1beta1.RolloutList{}, &appsv1.DeploymentList{}, &appsv1.ReplicaSetList{}); err != nil {
 		b.Fatal(err)
@@ -194,7 +214,16 @@ func runFleet(b *testing.B, cfg fleetConfig) fleetResult {
 		fmt.Printf("   [%s] %s\n", time.Now().Format("15:04:05"), what)
 	}
 
-	f.createDeployments()
+	stopped := func(what string) fleetResult {
+		fmt.Printf("   [%s] stopped: %s not reached within the time allowed\n", time.Now().Format("15:04:05"), what)
+		f.res.PeakRSSMiB, _ = procPeakRSS(env.Manager.PID())
+		f.res.CPUSeconds, _ = procCPU(env.Manager.PID())
+		f.res.ReachedPhases += " (then stopped: " + what + " not reached in time)"
+		return f.res
+	}
+	if !f.createDeployments() {
+		return stopped("every Deployment available")
+	}
 	step(fmt.Sprintf("%d Deployments of %d pods and %d unrelated Deployments available", cfg.rollouts, cfg.replicas, cfg.unrelated))
 
 	// The same change as the releases, natively, all at once.
@@ -202,7 +231,12 @@ func runFleet(b *testing.B, cfg fleetConfig) fleetResult {
 	f.res.NativeLast = last.Seconds()
 	step(fmt.Sprintf("native wave: %d/%d done, the last after %s", done, cfg.rollouts, ms(last)))
 
-	f.createRollouts()
+	if done < cfg.rollouts {
+		return stopped("the native wave's end")
+	}
+	if !f.createRollouts() {
+		return stopped("every Rollout Healthy")
+	}
 	step("Rollouts Healthy")
 
 	// At rest: what does the manager do with nothing to do?
@@ -300,7 +334,7 @@ func deployment(name string, replicas int32) *appsv1.Deployment {
 	}
 }
 
-func (f *fleet) createDeployments() {
+func (f *fleet) createDeployments() bool {
 	n := f.cfg.rollouts + f.cfg.unrelated
 	err := parallel(n, func(i int) error {
 		d := deployment(appName(i), int32(f.cfg.replicas))
@@ -313,7 +347,7 @@ func (f *fleet) createDeployments() {
 	if err != nil {
 		f.b.Fatal(err)
 	}
-	f.poll("every Deployment available", func() (bool, error) {
+	return f.poll("every Deployment available", func() (bool, error) {
 		var list appsv1.DeploymentList
 		if err := f.c.List(f.ctx, &list, client.InNamespace(f.ns)); err != nil {
 			return false, err
@@ -328,7 +362,7 @@ func (f *fleet) createDeployments() {
 	})
 }
 
-func (f *fleet) createRollouts() {
+func (f *fleet) createRollouts() bool {
 	err := parallel(f.cfg.rollouts, func(i int) error {
 		r := &v1beta1.Rollout{
 			ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: appName(i)},
@@ -342,7 +376,7 @@ func (f *fleet) createRollouts() {
 	if err != nil {
 		f.b.Fatal(err)
 	}
-	f.poll("every Rollout Healthy", func() (bool, error) {
+	return f.poll("every Rollout Healthy", func() (bool, error) {
 		var list v1beta1.RolloutList
 		if err := f.c.List(f.ctx, &list, client.InNamespace(f.ns)); err != nil {
 			return false, err
@@ -357,11 +391,15 @@ func (f *fleet) createRollouts() {
 	})
 }
 
-func (f *fleet) poll(what string, cond func() (bool, error)) {
+// poll waits for cond until the phase's deadline; false if it did not
+// hold by then.
+func (f *fleet) poll(what string, cond func() (bool, error)) bool {
 	f.b.Helper()
-	if err := framework.Poll(f.ctx, f.cfg.timeout, cond); err != nil {
-		f.b.Fatalf("%s: %v", what, err)
+	if err := framework.Poll(f.ctx, time.Until(f.deadline()), cond); err != nil {
+		f.b.Logf("%s: %v", what, err)
+		return false
 	}
+	return true
 }
 
 // wave writes img into every Rollout's Deployment at once and waits until
@@ -385,7 +423,7 @@ func (f *fleet) wave(img string, rollouts bool) (last, spread time.Duration, don
 	}
 	spread = time.Since(start)
 	doneAt := map[string]time.Time{}
-	deadline := time.Now().Add(f.cfg.timeout)
+	deadline := f.deadline()
 	seen := from
 	deployed, finished, started := map[string]time.Time{}, map[string]time.Time{}, map[string]bool{}
 	for len(doneAt) < f.cfg.rollouts && time.Now().Before(deadline) {
