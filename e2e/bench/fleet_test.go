@@ -131,6 +131,8 @@ type fleetResult struct {
 	When          string  `json:"when"`
 	LoadAverage   string  `json:"loadAverage"`
 	ReachedPhases string  `json:"lastPhase"`
+	// WriteRetries counts the new templates written again after an error.
+	WriteRetries int `json:"writeRetries,omitempty"`
 }
 
 // BenchmarkFleet creates a fleet (fleetConfig), updates every Rollout's
@@ -416,14 +418,31 @@ func (f *fleet) poll(what string, cond func() (bool, error)) bool {
 func (f *fleet) wave(img string, rollouts bool) (last, spread time.Duration, done int) {
 	from := f.rec.mark()
 	start := time.Now()
+	var mu sync.Mutex
 	err := parallel(f.cfg.rollouts, func(i int) error {
-		d := &appsv1.Deployment{}
-		if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: appName(i)}, d); err != nil {
-			return err
+		// A write can fail on a loaded machine (the freeze webhook's 10 s
+		// timeout): try again, as kubectl's user or a GitOps tool would,
+		// and count it.
+		var err error
+		for attempt := range 5 {
+			if attempt > 0 {
+				mu.Lock()
+				f.res.WriteRetries++
+				mu.Unlock()
+				f.b.Logf("writing %s's template again: %v", appName(i), err)
+				time.Sleep(time.Second)
+			}
+			d := &appsv1.Deployment{}
+			if err = f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: appName(i)}, d); err != nil {
+				continue
+			}
+			patch := client.MergeFrom(d.DeepCopy())
+			d.Spec.Template.Spec.Containers[0].Image = img
+			if err = f.c.Patch(f.ctx, d, patch); err == nil {
+				return nil
+			}
 		}
-		patch := client.MergeFrom(d.DeepCopy())
-		d.Spec.Template.Spec.Containers[0].Image = img
-		return f.c.Patch(f.ctx, d, patch)
+		return err
 	})
 	if err != nil {
 		f.b.Fatal(err)
@@ -515,6 +534,9 @@ func (r fleetResult) print() {
 		fmt.Printf("   manager flags: %s\n", strings.Join(r.ManagerArgs, " "))
 	}
 	fmt.Printf("   completed: %d of %d (last phase reached: %s)\n", r.Completed, r.Rollouts, r.ReachedPhases)
+	if r.WriteRetries > 0 {
+		fmt.Printf("   new templates written again after an error (e.g. the freeze webhook timing out): %d\n", r.WriteRetries)
+	}
 	if r.NativeLast > 0 {
 		fmt.Printf("   time to the last: releases %.1f s, the same change as native rolling updates %.1f s: %.2fx (writing the %d new templates took %.1f s)\n",
 			r.ReleaseLast, r.NativeLast, r.ReleaseLast/r.NativeLast, r.Rollouts, r.StartSpread)
