@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -380,7 +381,18 @@ func (f *fleet) createRollouts() bool {
 				Strategy:    zeroPauseStrategy(),
 			},
 		}
-		return f.c.Create(f.ctx, r)
+		// The admission webhook can time out on a loaded machine: retry.
+		var err error
+		for attempt := range 5 {
+			if attempt > 0 {
+				f.b.Logf("creating Rollout %s again: %v", r.Name, err)
+				time.Sleep(time.Second)
+			}
+			if err = f.c.Create(f.ctx, r.DeepCopy()); err == nil || apierrors.IsAlreadyExists(err) {
+				return nil
+			}
+		}
+		return err
 	})
 	if err != nil {
 		f.b.Fatal(err)
