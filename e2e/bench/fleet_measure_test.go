@@ -259,6 +259,7 @@ func fleetPlot(title, ylabel string, pts plotter.XYs, target float64, targetLabe
 	}
 	p.Legend.Add(targetLabel, goal)
 	p.Legend.Top = true
-	p.Y.Max = max(p.Y.Max, target*1.2)
+	// Room above the highest point for the legend.
+	p.Y.Max = max(p.Y.Max*1.25, target*1.25)
 	return p, nil
 }
