@@ -24,6 +24,10 @@ PLAYGROUND_DIR ?= $(SLUICE_CACHE)/playground
 # time-to-stable variant.
 BENCH_RELEASES ?= 20
 BENCH_FAILURES ?= 5
+# make bench-fleet: the fleet sizes (Rollouts on 10-replica Deployments),
+# one control plane each; results and plot in bin/bench-fleet.{jsonl,png}
+FLEET_SIZES ?= 100 300 1000
+FLEET_OUT ?= $(CURDIR)/bin/bench-fleet.jsonl
 # make chaos writes its report here too (docs/reliability.md records one).
 CHAOS_REPORT ?= $(CURDIR)/bin/chaos-report.txt
 
@@ -50,7 +54,7 @@ FUZZTIME_SHORT ?= 2s
 # Minimising an interesting input can take the whole run: bound it.
 FUZZMINIMIZETIME ?= 10s
 
-.PHONY: all build image generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench chaos clean
+.PHONY: all build image generate verify helm test unit fuzz fuzz-short fuzz-run e2e tools demo demo-down bench bench-fleet chaos clean
 
 all: build
 
@@ -139,6 +143,18 @@ bench: tools
 	go test -run '^$$' -bench . -benchmem -count=1 ./analysis/condition
 	go test -tags e2e -run '^$$' -bench Transitions -benchtime $(BENCH_RELEASES)x -count=1 -timeout 30m ./e2e/bench
 	go test -tags e2e -run '^$$' -bench TimeToStable -benchtime $(BENCH_FAILURES)x -count=1 -timeout 30m ./e2e/bench
+	go test -tags e2e -run '^$$' -bench ReleaseVsNative -benchtime $(BENCH_RELEASES)x -count=1 -timeout 30m ./e2e/bench
+
+## bench-fleet: the fleet benchmark at each of FLEET_SIZES (docs/benchmarks.md):
+## N Rollouts released at once, against native rolling updates; transition
+## p50/p99, the manager's RSS and CPU, API requests; appends to FLEET_OUT and
+## draws its .png (SLUICE_BENCH_FLEET_* and SLUICE_BENCH_MANAGER_ARGS tune it)
+bench-fleet: tools
+	@mkdir -p $(dir $(FLEET_OUT)); rm -f $(FLEET_OUT)
+	for n in $(FLEET_SIZES); do \
+		SLUICE_BENCH_FLEET=$$n SLUICE_BENCH_FLEET_OUT=$(FLEET_OUT) \
+			go test -tags e2e -run '^$$' -bench Fleet -benchtime 1x -count=1 -timeout 120m ./e2e/bench || exit 1; \
+	done
 
 ## chaos: the long chaos run (e2e/chaos, about half an hour): releases of
 ## every workload kind at once under manager SIGKILLs and failovers, API

@@ -45,6 +45,9 @@ type Options struct {
 	// MaxConcurrentReconciles is how many runs are measured at once
 	// (default 4).
 	MaxConcurrentReconciles int
+	// Shard, when set, limits the reconciler to the runs of this manager's
+	// shard (shard.go); nil measures every run.
+	Shard *Shard
 }
 
 // Reconciler reconciles AnalysisRuns.
@@ -56,6 +59,7 @@ type Reconciler struct {
 	Now func() time.Time
 
 	conditions condition.Cache
+	shard      *shardFilter
 }
 
 // SetupWithManager registers the AnalysisRun reconciler with mgr.
@@ -76,13 +80,20 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	if n <= 0 {
 		n = 4
 	}
+	var err error
+	if r.shard, err = newShardFilter(mgr.GetClient(), o.Shard, mgr.GetScheme()); err != nil {
+		return err
+	}
 	// Only spec changes (and creation) start work: the reconciler's own
 	// status writes must not, it requeues itself for the next due time.
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("analysisrun").
 		For(&v1alpha1.AnalysisRun{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: n}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: n})
+	if r.shard != nil {
+		b = b.Watches(o.Shard.Owner, r.shard.ownerArrived(mgr.GetClient()), builder.WithPredicates(onlyCreate()))
+	}
+	return b.Complete(r)
 }
 
 func (r *Reconciler) now() time.Time {
@@ -100,6 +111,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if run.Status.Phase.Completed() {
 		return ctrl.Result{}, nil
+	}
+	// Another shard's run (or one whose Rollout has just moved away): left
+	// alone; its owner's arrival in a shard wakes it there.
+	if mine, err := r.shard.owns(ctx, run); err != nil || !mine {
+		return ctrl.Result{}, err
 	}
 	before := run.DeepCopy()
 	next := r.step(ctx, run)

@@ -49,6 +49,9 @@ refuse 'goes alone' --set 'rbac.templateSecrets.namespaces={*,team-a}'
 refuse 'needs bearerTokenKey' --set prometheus.authentication.secretName=prom
 refuse 'needs metrics.service.enabled' --set serviceMonitor.enabled=true --set metrics.service.enabled=false
 refuse 'serviceAccount.name is required' --set serviceAccount.create=false
+refuse 'must be a DNS label' --set 'shards[0].name=Shard_1'
+refuse 'is there twice' --set 'shards[0].name=a' --set 'shards[1].name=a'
+refuse 'shards[].name is required' --set 'shards[0].other=a'
 if [ ${#dashboard[@]} -eq 0 ]; then
   refuse 'holds no dashboards/sluice.json' --set dashboard.enabled=true
 fi

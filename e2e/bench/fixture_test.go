@@ -144,20 +144,28 @@ func (f *fixture) waitRollout(from int, what string, cond func(*v1beta1.Rollout)
 }
 
 // waitDeployment waits until every pod of the echoserver runs image and is
-// available, and the Deployment is not paused.
-func (f *fixture) waitDeployment(from int, image string) {
+// available, and the Deployment is not paused, and returns when that was
+// seen.
+func (f *fixture) waitDeployment(from int, image string) time.Time {
 	f.b.Helper()
-	_, _, err := f.rec.wait(f.ctx, from, 3*time.Minute, "the Deployment to complete on "+image, func(e event) bool {
+	_, e, err := f.rec.wait(f.ctx, from, 3*time.Minute, "the Deployment to complete on "+image, func(e event) bool {
 		d, ok := is[*appsv1.Deployment](e, "echoserver")
-		if !ok || d.Spec.Template.Spec.Containers[0].Image != image {
-			return false
-		}
-		want, s := *d.Spec.Replicas, d.Status
-		return !d.Spec.Paused && s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
+		return ok && deploymentDone(d, image)
 	})
 	if err != nil {
 		f.b.Fatal(err)
 	}
+	return e.at
+}
+
+// deploymentDone: every pod of d runs image and is available, no old pod
+// is left, and d is not paused.
+func deploymentDone(d *appsv1.Deployment, image string) bool {
+	if imageOf(d.Spec.Template.Spec) != image {
+		return false
+	}
+	want, s := *d.Spec.Replicas, d.Status
+	return !d.Spec.Paused && s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
 }
 
 func progressing(r *v1beta1.Rollout) bool { return r.Status.Phase == v1beta1.RolloutPhaseProgressing }

@@ -18,7 +18,9 @@ package bench_test
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -38,5 +40,15 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run()) // no -bench (make test): no environment, nothing to run
 	}
 	ctrllog.SetLogger(logr.Discard()) // the clients here log nothing worth reading
-	framework.MainWithMetrics(m, &env, &metrics)
+	o := framework.Options{Metrics: true}
+	if bench := flag.Lookup("test.bench").Value.String(); bench == "." || strings.Contains(bench, "Fleet") {
+		// Room for the fleet's pods (BenchmarkFleet, fleet_test.go).
+		cfg, err := fleetFromEnv()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		o.Nodes = cfg.nodes()
+	}
+	framework.MainWithOptions(m, o, &env, &metrics)
 }

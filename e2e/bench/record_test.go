@@ -62,7 +62,11 @@ func record(ctx context.Context, ns string, lists ...client.ObjectList) (*record
 		for _, o := range items {
 			r.add(watch.Added, o.(client.Object))
 		}
-		w, err := c.Watch(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.GetResourceVersion()}})
+		watchFrom := func(rv string) (watch.Interface, error) {
+			return c.Watch(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
+		}
+		rv := list.GetResourceVersion()
+		w, err := watchFrom(rv)
 		if err != nil {
 			r.stop()
 			return nil, err
@@ -70,18 +74,27 @@ func record(ctx context.Context, ns string, lists ...client.ObjectList) (*record
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			defer w.Stop()
+			defer func() { w.Stop() }()
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case ev, ok := <-w.ResultChan():
 					if !ok {
-						r.fail(fmt.Errorf("the watch of %T ended", list))
-						return
+						// The API server closes a watch that falls behind (a
+						// loaded machine, a fleet's burst of events): go on
+						// from the last version seen, losing nothing.
+						if w, err = watchFrom(rv); err != nil {
+							r.fail(fmt.Errorf("the watch of %T ended and could not resume from %s: %w", list, rv, err))
+							return
+						}
+						continue
 					}
-					if o, isObj := ev.Object.(client.Object); isObj && ev.Type != watch.Error && ev.Type != watch.Bookmark {
-						r.add(ev.Type, o)
+					if o, isObj := ev.Object.(client.Object); isObj && ev.Type != watch.Error {
+						rv = o.GetResourceVersion()
+						if ev.Type != watch.Bookmark {
+							r.add(ev.Type, o)
+						}
 					} else if ev.Type == watch.Error {
 						r.fail(fmt.Errorf("watch of %T: %v", list, ev.Object))
 					}
@@ -120,6 +133,13 @@ func (r *recorder) mark() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.events)
+}
+
+// failed is the error that stopped a watch, if any.
+func (r *recorder) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 // since returns the events from index from on.

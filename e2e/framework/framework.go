@@ -61,8 +61,9 @@ type Options struct {
 	// manager runs (manager.Options.Command), with dir for its files,
 	// instead of BuildManager: e2e/image runs the one inside the image.
 	ManagerCommand func(ctx context.Context, dir string) ([]string, error)
-	// Nodes is the number of simulated nodes (default: the control
-	// plane's, 3); DaemonSets run one pod on each.
+	// Nodes is the number of simulated nodes (110 pods each; default: the
+	// control plane's, 3): DaemonSets run one pod on each, the fleet
+	// benchmark needs room for thousands of pods.
 	Nodes int
 	// Setup runs on the environment before the tests (as MainWith's).
 	Setup func(ctx context.Context, e *Env) error

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/workload"
 )
 
@@ -25,8 +26,12 @@ import (
 //   - Services, Ingresses and routes are not cached at all: the traffic
 //     calls read them live (a few reads per step).
 //
-// kruiseKinds are the OpenKruise kinds the API server serves.
-func cacheOptions(kruiseKinds []schema.GroupVersionKind) cache.Options {
+// kruiseKinds are the OpenKruise kinds the API server serves; shard, when
+// not nil, selects this manager's Rollouts (--watch-label-selector): the
+// cache holds no other, so the other shards' Rollouts are never reconciled
+// here, and a Rollout relabelled into another shard leaves this cache (a
+// delete event) and enters that one's.
+func cacheOptions(kruiseKinds []schema.GroupVersionKind, shard labels.Selector) cache.Options {
 	managed := labels.NewSelector()
 	req, err := labels.NewRequirement(workload.WorkloadTypeLabel, selection.Exists, nil)
 	if err != nil {
@@ -41,6 +46,9 @@ func cacheOptions(kruiseKinds []schema.GroupVersionKind) cache.Options {
 		&appsv1.ReplicaSet{}:  {Transform: stripReplicaSet},
 		// A native DaemonSet's revisions, by their number and hash label.
 		&appsv1.ControllerRevision{}: {Transform: stripControllerRevision},
+	}
+	if shard != nil {
+		byObject[&v1beta1.Rollout{}] = cache.ByObject{Label: shard}
 	}
 	for _, gvk := range kruiseKinds {
 		u := &unstructured.Unstructured{}

@@ -68,3 +68,34 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
 {{- end }}
 {{- end }}
+
+{{/* A shard's manager Deployment: <controllerName>-<shard>; the default shard keeps controllerName. */}}
+{{- define "sluice.shardControllerName" -}}
+{{- if .shard }}
+{{- printf "%s-%s" (include "sluice.controllerName" .root) .shard | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- include "sluice.controllerName" .root }}
+{{- end }}
+{{- end }}
+
+{{/*
+A shard's pods: the default shard keeps selectorLabels (a Deployment's
+selector cannot change); a named shard's pods are component "shard", so
+that no two Deployments (nor PodDisruptionBudgets) select the same pods.
+*/}}
+{{- define "sluice.shardSelectorLabels" -}}
+{{- if .shard }}
+app.kubernetes.io/name: {{ include "sluice.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: shard
+sluice.dev/shard: {{ .shard }}
+{{- else }}
+{{- include "sluice.selectorLabels" .root }}
+{{- end }}
+{{- end }}
+
+{{/* Every manager pod, of every shard: the Services select these. */}}
+{{- define "sluice.anyManagerLabels" -}}
+app.kubernetes.io/name: {{ include "sluice.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
