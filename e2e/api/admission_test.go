@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 	"github.com/sluicehq/sluice/devenv/manifest"
+	"github.com/sluicehq/sluice/e2e/framework"
 )
 
 // rolloutV1beta1 is a valid v1beta1 Rollout with the given strategy body
@@ -218,7 +219,7 @@ func TestFieldsImmutableWhileProgressing(t *testing.T) {
 	key := client.ObjectKey{Namespace: ns, Name: "busy"}
 	// The controller writes the Rollout too (its finalizer, its status):
 	// each write here is retried on a conflict, on a fresh copy.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 		if err := env.Client.Get(ctx, key, r); err != nil {
 			return err
 		}
@@ -227,7 +228,7 @@ func TestFieldsImmutableWhileProgressing(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 		if err := env.Client.Get(ctx, key, r); err != nil {
 			return err
 		}

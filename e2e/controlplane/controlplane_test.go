@@ -116,7 +116,7 @@ func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 	waitPods(t, c, ns, "web", 3, "demo:1.0", true)
 
 	began := time.Now()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 		d, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -244,6 +245,12 @@ func Poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 		}
 	}
 }
+
+// ConflictRetry is how a test retries a read-modify-write that lost to a
+// controller writing the same object: client-go's DefaultRetry gives up
+// after about 50ms, shorter than one busy reconcile on a loaded machine;
+// this one keeps trying for about ten seconds.
+var ConflictRetry = wait.Backoff{Steps: 12, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.2, Cap: 2 * time.Second}
 
 // RepoRoot is the root of the Sluice repository.
 func RepoRoot() string {

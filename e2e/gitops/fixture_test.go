@@ -156,7 +156,7 @@ func (f *fixture) patch(gvr schema.GroupVersionResource, name, body string) {
 // patch would replace the whole list of containers).
 func (f *fixture) setImage(gvr schema.GroupVersionResource, name, image string) {
 	f.t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 		u, err := f.dyn.Resource(gvr).Namespace(f.ns).Get(f.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err

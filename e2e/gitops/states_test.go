@@ -116,7 +116,7 @@ spec:
 			}
 			items = append(items, karmada.StatusItem{ClusterName: fmt.Sprintf("member%d", i+1), Status: st, Applied: true})
 		}
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 			hub := f.get(gvr, name)
 			aggregated, err := f.karmada.AggregateStatus(hub, items)
 			if err != nil {

@@ -117,7 +117,7 @@ func (f *kruiseFixture) get() *unstructured.Unstructured {
 func (f *kruiseFixture) setImage(image string) *unstructured.Unstructured {
 	f.t.Helper()
 	var u *unstructured.Unstructured
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 		u = f.get()
 		containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
 		containers[0].(map[string]any)["image"] = image

@@ -219,7 +219,7 @@ func (w *workloadOf) apply(text string) {
 // setImage changes the first container's image, as an edited manifest would.
 func (w *workloadOf) setImage(image string) {
 	w.t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 		u := w.get()
 		containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
 		containers[0].(map[string]any)["image"] = image

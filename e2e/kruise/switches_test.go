@@ -123,7 +123,7 @@ func TestKruiseMarksForTools(t *testing.T) {
 				u.SetName("web")
 				patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, workload.RolloutIDLabel, id)
 				// Retried: the workload's controller writes it too.
-				if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := retry.RetryOnConflict(framework.ConflictRetry, func() error {
 					return f.c.Patch(f.ctx, u, client.RawPatch(types.MergePatchType, []byte(patch)))
 				}); err != nil {
 					t.Fatal(err)
