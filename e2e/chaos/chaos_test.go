@@ -153,6 +153,7 @@ func TestChaos(t *testing.T) {
 		l.chk.Close()
 		res := laneResult{spec: l.spec, ns: l.ns, violations: l.chk.Violations(), err: laneErrs[i]}
 		res.opened, res.ended = l.chk.Releases()
+		res.inPart, res.unjudged = l.chk.JudgedInPart()
 		rep.violation += len(res.violations)
 		rep.lanes = append(rep.lanes, res)
 	}

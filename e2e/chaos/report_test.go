@@ -118,8 +118,11 @@ type laneResult struct {
 	spec          laneSpec
 	ns            string
 	opened, ended int
-	violations    []invariants.Violation
-	err           error
+	// inPart: releases judged in part (a watch listed again mid-release),
+	// unjudged the violations found in them.
+	inPart, unjudged int
+	violations       []invariants.Violation
+	err              error
 }
 
 // costs are the measured costs of the disruptions of one kind.
@@ -362,6 +365,12 @@ func (r *report) String() string {
 	for _, k := range slices.Sorted(maps.Keys(byInv)) {
 		fmt.Fprintf(&b, ", %s %d", k, byInv[k])
 	}
+	inPart, unjudged := 0, 0
+	for _, l := range r.lanes {
+		inPart += l.inPart
+		unjudged += l.unjudged
+	}
+	fmt.Fprintf(&b, ".\nReleases judged in part (a watch of the checker listed again mid-release, so part of their history was never seen): %d, with %d candidate violations not judged", inPart, unjudged)
 	fmt.Fprintf(&b, ".\nThe suite's own assertions (no rollback or promotion on a fault's answer, no lost write, every release completed): %d violations.\n", len(own))
 	for _, g := range groupViolations(own) {
 		fmt.Fprintf(&b, "  - %s, %d times, e.g. %s\n", g.what, len(g.messages), g.messages[0])

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -29,7 +28,9 @@ type Checker struct {
 	merge     *merger
 	confirmer *confirmer
 	disco     discovery.DiscoveryInterface
-	factory   dynamicinformer.DynamicSharedInformerFactory
+	dyn       dynamic.Interface
+	streams   *streams
+	informers []cache.SharedIndexInformer
 	watching  [numKinds]bool
 	stopWatch chan struct{}
 	stopLoop  chan struct{}
@@ -47,8 +48,13 @@ type Checker struct {
 	ended      int
 	evaluated  time.Time // the events received before it are evaluated
 	discarded  int
-	errors     []string
-	faults     int
+	// gaps are the Gaps streams found, for the loop to give the model;
+	// waiting the violations found while a watch was not settled.
+	gaps             []Gap
+	waiting          []deferred
+	unseen, unjudged int
+	errors           []string
+	faults           int
 }
 
 type options struct {
@@ -123,12 +129,16 @@ func Start(ctx context.Context, t testing.TB, cfg *rest.Config, namespace string
 	}
 	c := &Checker{
 		t: t, namespace: namespace, opts: o, model: NewModel(o.bounds), merge: newMerger(o.watermark),
-		confirmer: &confirmer{dyn: dyn, namespace: namespace}, disco: disco,
-		factory:   dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, namespace, nil),
+		confirmer: &confirmer{dyn: dyn, namespace: namespace}, disco: disco, dyn: dyn,
 		stopWatch: make(chan struct{}), stopLoop: make(chan struct{}), loopDone: make(chan struct{}),
 		wake: make(chan struct{}, 1), allowed: o.allowed, reported: map[Invariant]bool{},
 	}
 	c.model.SetConcurrentWriters(o.writers)
+	c.streams = newStreams(2*time.Second, func(g Gap) {
+		c.mu.Lock()
+		c.gaps = append(c.gaps, g)
+		c.mu.Unlock()
+	})
 	if o.handle != nil {
 		*o.handle = c
 	}
@@ -137,7 +147,7 @@ func Start(ctx context.Context, t testing.TB, cfg *rest.Config, namespace string
 	}
 	synced := make(chan struct{})
 	go func() {
-		c.factory.WaitForCacheSync(c.stopWatch)
+		cache.WaitForCacheSync(c.stopWatch, c.synced()...)
 		close(synced)
 	}()
 	select {
@@ -186,14 +196,23 @@ func (c *Checker) watchServedKinds() error {
 		if !served[gv][gvr.Resource] {
 			continue
 		}
-		inf := c.factory.ForResource(gvr).Informer()
+		inf := cache.NewSharedIndexInformer(c.streams.listWatch(c.dyn, k, c.namespace), &unstructured.Unstructured{}, 0, cache.Indexers{})
 		if _, err := inf.AddEventHandler(c.handler(k)); err != nil {
 			return err
 		}
+		c.informers = append(c.informers, inf)
 		c.watching[k] = true
+		go inf.Run(c.stopWatch)
 	}
-	c.factory.Start(c.stopWatch)
 	return nil
+}
+
+func (c *Checker) synced() []cache.InformerSynced {
+	var out []cache.InformerSynced
+	for _, inf := range c.informers {
+		out = append(out, inf.HasSynced)
+	}
+	return out
 }
 
 func (c *Checker) handler(k Kind) cache.ResourceEventHandlerFuncs {
@@ -226,6 +245,7 @@ func (c *Checker) receive(k Kind, typ EventType, obj any) {
 		c.fault(fmt.Sprintf("%s %s: %v", k, u.GetName(), err))
 		return
 	}
+	c.streams.delivered(k, u.GetName(), rv, typ == Deleted)
 	c.mu.Lock()
 	c.pending = append(c.pending, Event{Kind: k, Type: typ, Object: u, RV: rv, Time: time.Now()})
 	c.mu.Unlock()
@@ -270,10 +290,14 @@ func (c *Checker) loop() {
 // flushing) and the timed invariants.
 func (c *Checker) step(now time.Time, flush bool) {
 	c.mu.Lock()
-	in := c.pending
-	c.pending = nil
+	// A gap is known before the events of the list that found it.
+	gaps, in := c.gaps, c.pending
+	c.gaps, c.pending = nil, nil
 	c.events += len(in)
 	c.mu.Unlock()
+	for _, g := range gaps {
+		c.model.Gap(g)
+	}
 	for _, e := range in {
 		c.merge.push(e)
 	}
@@ -295,48 +319,89 @@ func (c *Checker) step(now time.Time, flush bool) {
 		watermark = now
 	}
 	c.handle(c.model.Tick(watermark))
+	c.judgeDeferred(now, flush)
 	c.mu.Lock()
 	c.evaluated = watermark
 	c.opened, c.ended = c.model.Releases()
+	c.unseen = c.model.Unseen()
 	c.mu.Unlock()
 }
 
 // handle confirms each violation against etcd and reports it, or, if the
-// model was behind, retracts it.
+// model was behind, retracts it. A violation of a release's history found
+// while a watch is not settled waits (see judgeDeferred): the watch may be
+// about to report a gap in that history.
 func (c *Checker) handle(vs []Violation) {
 	for _, v := range vs {
-		if v.Note == "" {
-			var kinds []Kind
-			for _, k := range allKinds() {
-				if c.watching[k] {
-					kinds = append(kinds, k)
-				}
-			}
-			digest := c.model.Digest()
-			var res confirmation
-			// An API server restarting (chaos) answers nothing for a few
-			// seconds: try again before reporting unconfirmed.
-			for attempt := 0; attempt < 5; attempt++ {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				res = c.confirmer.confirm(ctx, v.RV, kinds, digest)
-				cancel()
-				if !res.retry {
-					break
-				}
-				time.Sleep(time.Second)
-			}
-			if !res.ok {
-				v.Note = res.note
-				c.model.Retract(v)
-				c.mu.Lock()
-				c.discarded++
-				c.mu.Unlock()
-				continue
-			}
-			v.Note = res.note
+		if v.Note != "" {
+			c.report(v)
+			continue
 		}
-		c.report(v)
+		d := deferred{v: v, digest: c.model.Digest()}
+		if v.release != nil && !c.streams.settled(time.Now()) {
+			c.waiting = append(c.waiting, d)
+			continue
+		}
+		c.judge(d)
 	}
+}
+
+// deferred is a violation with the model's state when it was found.
+type deferred struct {
+	v      Violation
+	digest map[Kind]map[string]uint64
+}
+
+// judgeDeferred judges the deferred violations once every watch is settled
+// (at the end of the test, whatever the watches): those of a release found
+// since to have a gap in its history are not judged.
+func (c *Checker) judgeDeferred(now time.Time, flush bool) {
+	if len(c.waiting) == 0 || !flush && !c.streams.settled(now) {
+		return
+	}
+	ds := c.waiting
+	c.waiting = nil
+	for _, d := range ds {
+		if why := d.v.Unseen(); why != "" {
+			c.mu.Lock()
+			c.unjudged++
+			c.mu.Unlock()
+			c.t.Logf("invariants: not judged, %s: %s", why, d.v)
+			continue
+		}
+		c.judge(d)
+	}
+}
+
+func (c *Checker) judge(d deferred) {
+	v := d.v
+	var kinds []Kind
+	for _, k := range allKinds() {
+		if c.watching[k] {
+			kinds = append(kinds, k)
+		}
+	}
+	var res confirmation
+	// An API server restarting (chaos) answers nothing for a few seconds:
+	// try again before reporting unconfirmed.
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res = c.confirmer.confirm(ctx, v.RV, kinds, d.digest)
+		cancel()
+		if !res.retry {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	v.Note = res.note
+	if !res.ok {
+		c.model.Retract(v)
+		c.mu.Lock()
+		c.discarded++
+		c.mu.Unlock()
+		return
+	}
+	c.report(v)
 }
 
 func (c *Checker) report(v Violation) {
@@ -387,6 +452,15 @@ func (c *Checker) Releases() (opened, ended int) {
 	return c.opened, c.ended
 }
 
+// JudgedInPart counts the releases the checker judged in part, because a
+// watch listed again mid-release (see Gap), and the violations found in
+// them it therefore did not judge.
+func (c *Checker) JudgedInPart() (releases, unjudged int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unseen, c.unjudged
+}
+
 // Settle waits until every event received before the call has been
 // evaluated (the watermark has passed it), or ctx ends. A test asserting
 // on Violations calls it first.
@@ -418,7 +492,6 @@ func (c *Checker) Close() {
 		close(c.stopLoop)
 		<-c.loopDone
 		close(c.stopWatch)
-		c.factory.Shutdown()
 		c.step(time.Now(), true)
 		for _, open := range c.model.Open() {
 			if c.opts.requireEnded {
@@ -430,6 +503,9 @@ func (c *Checker) Close() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.t.Logf("invariants: namespace %s: %d events, %d releases followed (%d ended at rest), %d violations", c.namespace, c.events, c.opened, c.ended, len(c.violations))
+		if c.unseen > 0 {
+			c.t.Logf("invariants: %d releases judged in part: a watch listed again mid-release, so part of their history was never seen (%d violations found in it not judged)", c.unseen, c.unjudged)
+		}
 		if c.discarded > 0 {
 			c.t.Logf("invariants: %d candidate violations were discarded: a watch was behind etcd when they were evaluated", c.discarded)
 		}

@@ -18,6 +18,12 @@ func (m *Model) checkRelease(t *tracker, f workloadFacts, tf trafficFacts) {
 	if n == 0 {
 		return
 	}
+	m.current = r
+	defer func() { m.current = nil }()
+	if r.unseen != "" {
+		m.checkEnds(t, r, f, tf)
+		return
+	}
 	// The step the status claims: 0 until the Rollout shows this release.
 	s := int32(0)
 	if r.ack {
@@ -106,11 +112,17 @@ func (m *Model) checkRelease(t *tracker, f workloadFacts, tf trafficFacts) {
 		})
 	}
 
+	m.checkEnds(t, r, f, tf)
+}
+
+// checkEnds is invariant 7a: the release ends within the release bound.
+func (m *Model) checkEnds(t *tracker, r *release, f workloadFacts, tf trafficFacts) {
 	if r.aborted && !r.ended && f.known && f.newPods == 0 && !tf.canaryTraffic() {
 		r.ended = true
 		m.note(fmt.Sprintf("release of %s rolled back: no new-version pod, no canary traffic", t.workloadName()))
 	}
-	m.check(ReleaseEnds, subject, !r.ended && m.now.Sub(r.started) > m.bounds.Release, 0, func() string {
+	st := t.ro.Status
+	m.check(ReleaseEnds, t.subject(), !r.ended && m.now.Sub(r.started) > m.bounds.Release, 0, func() string {
 		return fmt.Sprintf("the release of %s began at %s and has neither completed, rolled back nor been cancelled after %s (status: phase %s, step %d %s)",
 			t.workloadName(), r.started.Format("15:04:05.000"), m.bounds.Release, st.Phase, st.Step, st.State)
 	})

@@ -61,6 +61,17 @@ type Violation struct {
 	Note string
 
 	key episodeKey
+	// release is the release it judged, if it judged one.
+	release *release
+}
+
+// Unseen says why the violation's release was judged without its whole
+// history (a Gap), or "" when nothing of it was missed.
+func (v Violation) Unseen() string {
+	if v.release == nil {
+		return ""
+	}
+	return v.release.unseen
 }
 
 func (v Violation) String() string {
@@ -91,6 +102,22 @@ type Bounds struct {
 	Release time.Duration
 	// Timeline is how many entries a violation's timeline shows.
 	Timeline int
+}
+
+// Gap is a stretch of one kind's history the checker never saw: the kind's
+// watch broke and could not resume where it stopped (the API server
+// restarted, or a CRD's storage was rebuilt after the CRD changed), so the
+// informer listed again and the changes in between are lost.
+type Gap struct {
+	Kind Kind
+	// After is the last revision delivered for the kind before the gap;
+	// Listed is the revision of the new list.
+	After, Listed uint64
+	Time          time.Time
+}
+
+func (g Gap) String() string {
+	return fmt.Sprintf("the watch of %s listed again at rv %d: its changes after rv %d were never seen", g.Kind, g.Listed, g.After)
 }
 
 // EventType is what happened to an object.
@@ -146,8 +173,13 @@ type Model struct {
 	last    uint64
 	now     time.Time
 	out     []Violation
-	// opened and ended count the releases followed.
-	opened, ended int
+	// opened and ended count the releases followed; unseen the ones
+	// judged in part, across a Gap.
+	opened, ended, unseen int
+	// gaps are the Gaps a release opening now could overlap.
+	gaps []Gap
+	// current is the release checkRelease is judging.
+	current *release
 	// writers are the field managers of ConcurrentWriter.
 	writers []string
 }
@@ -202,6 +234,36 @@ func (m *Model) Apply(e Event) ([]Violation, error) {
 	return m.take(), nil
 }
 
+// Gap records a stretch of history the checker never saw. A release open
+// across it, or opening before its end, is judged in part from then on:
+// what the model knows of its steps may be wrong (a step the status went
+// through unseen), so the invariants that follow a release's history (1,
+// 2, 4, 6a, 6b) are no longer evaluated for it; those about the present
+// (3, 5) and its time bound (7a) still are.
+func (m *Model) Gap(g Gap) {
+	m.note(g.String())
+	m.gaps = append(m.gaps, g)
+	for _, t := range m.sortedTrackers() {
+		if t.rel != nil {
+			m.unsee(t, t.rel, g)
+		}
+	}
+}
+
+func (m *Model) unsee(t *tracker, r *release, g Gap) {
+	if r.unseen != "" {
+		return
+	}
+	r.unseen = g.String()
+	m.unseen++
+	for k := range m.episodes {
+		if k.inv != ReleaseEnds && strings.HasPrefix(k.subject, t.subject()) {
+			delete(m.episodes, k)
+		}
+	}
+	m.note(fmt.Sprintf("the release of %s is judged in part from here: %s", t.workloadName(), g))
+}
+
 // Tick evaluates the timed invariants at now (the time up to which every
 // event has been applied).
 func (m *Model) Tick(now time.Time) []Violation {
@@ -237,6 +299,9 @@ func (m *Model) Open() []string {
 // Releases counts the releases the model followed: opened (including
 // replacements) and ended at rest.
 func (m *Model) Releases() (opened, ended int) { return m.opened, m.ended }
+
+// Unseen counts the releases judged in part, across a Gap.
+func (m *Model) Unseen() int { return m.unseen }
 
 // Digest is every object's resourceVersion by kind and name, as the model
 // holds them now: an exact read at revision LastRV must return the same.
@@ -285,7 +350,7 @@ func (m *Model) check(inv Invariant, subject string, holds bool, grace time.Dura
 	}
 	m.out = append(m.out, Violation{
 		Invariant: inv, Subject: subject, Message: msg, RV: m.last, Time: m.now,
-		Timeline: m.timeline.last(m.bounds.Timeline), key: key,
+		Timeline: m.timeline.last(m.bounds.Timeline), key: key, release: m.current,
 	})
 }
 

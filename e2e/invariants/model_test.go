@@ -572,6 +572,68 @@ func TestReleaseEnds(t *testing.T) {
 	})
 }
 
+// A gap in the history (a watch that listed again) makes the model judge
+// the release it overlaps in part: the Rollout's steps 1 and 2 were never
+// seen, so pods at step 3 are not held against step 1; the time bound
+// still holds, and a release opening after the gap is judged whole.
+func TestGap(t *testing.T) {
+	t.Run("without it the lost steps look like a violation", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps)
+		a.release(v2)
+		a.scale(v2, 10, 10)
+		s.expect(StepAllowance)
+	})
+	t.Run("across it the release is judged in part", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps)
+		a.release(v2)
+		// The Rollout's watch broke here; its list, when the pods are at
+		// step 3, finds the gap.
+		s.m.Gap(Gap{Kind: Rollout, After: s.rv, Listed: s.rv + 30})
+		a.scale(v2, 10, 10)
+		a.status(v1beta1.RolloutPhaseProgressing, 3, v1beta1.CanaryStepStateCompleted)
+		a.scale(v2, 5, 5)
+		s.expect()
+		if n := s.m.Unseen(); n != 1 {
+			t.Errorf("releases judged in part: %d, want 1", n)
+		}
+		s.wait(11 * time.Minute)
+		s.expect(ReleaseEnds)
+	})
+	t.Run("a violation found before the gap was known names it", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps)
+		a.release(v2)
+		a.scale(v2, 10, 10)
+		vs := s.expect(StepAllowance)
+		if vs[0].Unseen() != "" {
+			t.Fatalf("unseen before any gap: %q", vs[0].Unseen())
+		}
+		s.m.Gap(Gap{Kind: Rollout, After: 1, Listed: s.rv})
+		if why := vs[0].Unseen(); !strings.Contains(why, "listed again") {
+			t.Errorf("unseen %q, want the gap", why)
+		}
+	})
+	t.Run("a release opening after it is judged whole", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps)
+		s.m.Gap(Gap{Kind: Rollout, After: 1, Listed: s.rv})
+		s.rv++
+		a.release(v2)
+		a.scale(v2, 10, 10)
+		s.expect(StepAllowance)
+	})
+	t.Run("a release opening before its end is judged in part", func(t *testing.T) {
+		s := newScenario(t)
+		a := newApp(s, threeSteps)
+		s.m.Gap(Gap{Kind: Rollout, After: s.rv, Listed: s.rv + 5})
+		a.release(v2)
+		a.scale(v2, 10, 10)
+		s.expect()
+	})
+}
+
 // Invariant 7b: what a release must put back.
 func TestRestoration(t *testing.T) {
 	release := func(t *testing.T) (*scenario, *app) {

@@ -53,6 +53,7 @@ type release struct {
 	ended     bool   // rolled back after an abort: nothing left to do
 	restart   bool   // retried after an abort: the status goes back to step 1
 	suspended string // why ForwardOnly is suspended until the step index goes up
+	unseen    string // a Gap it overlaps: judged in part from then on (Model.Gap)
 	suspendAt int32
 	maxNew    int // -1: not counted yet
 	replicas  int32
@@ -196,6 +197,12 @@ func (m *Model) openRelease(t *tracker, w *workloadView, f workloadFacts, stable
 	}
 	m.opened++
 	m.note(fmt.Sprintf("release of %s opened: template %s → %s", t.workloadName(), shortKey(stable), shortKey(w.TemplateKey)))
+	// A release opening now has its start no lower than any to come: the
+	// gaps ending before it concern no release any more.
+	m.gaps = slices.DeleteFunc(m.gaps, func(g Gap) bool { return g.Listed < r.start })
+	if len(m.gaps) > 0 {
+		m.unsee(t, r, m.gaps[len(m.gaps)-1])
+	}
 	return r
 }
 
