@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -490,12 +491,16 @@ func scaleReplicaSet(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet
 }
 
 // labelPods stamps the batch (and release id) on pods of the new version
-// that do not carry it yet.
+// that do not carry it yet. The patches go out a few at a time: one after
+// the other, a batch of a hundred pods held its reconcile, and the work
+// queue behind it, for a hundred round trips.
 func labelPods(ctx context.Context, c client.Client, namespace string, selector map[string]string, b Batch) error {
 	var pods corev1.PodList
 	if err := c.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(selector)}); err != nil {
 		return err
 	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(labelConcurrency)
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		// A pod labelled by an earlier release (another rollout id) is
@@ -503,17 +508,24 @@ func labelPods(ctx context.Context, c client.Client, namespace string, selector 
 		if p.DeletionTimestamp != nil || (p.Labels[BatchIDLabel] != "" && (b.RolloutID == "" || p.Labels[RolloutIDLabel] == b.RolloutID)) {
 			continue
 		}
-		patch := client.MergeFrom(p.DeepCopy())
-		p.Labels[BatchIDLabel] = strconv.Itoa(int(b.Index))
-		if b.RolloutID != "" {
-			p.Labels[RolloutIDLabel] = b.RolloutID
-		}
-		if err := c.Patch(ctx, p, patch); err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
+		g.Go(func() error {
+			patch := client.MergeFrom(p.DeepCopy())
+			p.Labels[BatchIDLabel] = strconv.Itoa(int(b.Index))
+			if b.RolloutID != "" {
+				p.Labels[RolloutIDLabel] = b.RolloutID
+			}
+			if err := c.Patch(ctx, p, patch); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
+
+// labelConcurrency is how many pod label patches one reconcile has in
+// flight.
+const labelConcurrency = 8
 
 func replicasOf(p *int32) int32 {
 	if p == nil {
