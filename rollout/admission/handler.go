@@ -72,6 +72,11 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	gk := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
 	warnings := Warnings(cur)
+	if !isV1beta1 {
+		for i, w := range warnings {
+			warnings[i] = v1alpha1Paths.Replace(w)
+		}
+	}
 	if w := v.missingTrafficRouting(ctx, cur, isV1beta1); w != "" {
 		warnings = append(warnings, w)
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
+	"github.com/sluicehq/sluice/traffic"
 )
 
 // Options are the knobs of validation.
@@ -254,6 +255,15 @@ func ValidateTrafficRoutings(routings []v1beta1.TrafficRoutingRef, path *field.P
 func Warnings(r *v1beta1.Rollout) []string {
 	var out []string
 	if r.Spec.Strategy.RoutesSteps() {
+		// What a routing cannot express stops the release at that step.
+		// Kruise Rollout accepts such a Rollout, so Sluice does too, and
+		// says so now rather than mid-release.
+		steps := strategyPath(r).Child("steps")
+		for _, ref := range r.Spec.Strategy.Routings() {
+			for _, e := range traffic.ValidateSteps(ref, r.Spec.Strategy.Steps(), steps) {
+				out = append(out, fmt.Sprintf("%s: %s; a release would stop at this step with an error", e.Field, e.Detail))
+			}
+		}
 		return out
 	}
 	why := "the strategy has no trafficRoutings"

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/sluicehq/sluice/api/rollouts/v1beta1"
 )
@@ -203,3 +204,28 @@ func TestTrafficRoutingRefImmutableWhileProgressing(t *testing.T) {
 }
 
 func ptrIntStr(v intstr.IntOrString) *intstr.IntOrString { return &v }
+
+// What a routing cannot express (two header matches on Nginx) is accepted,
+// as Kruise Rollout accepts it, with a warning naming the step, in the
+// version's own field path.
+func TestWarnsOfWhatTheRoutingCannotExpress(t *testing.T) {
+	exact := gatewayv1.HeaderMatchExact
+	header := func(n string) v1beta1.HttpRouteMatch {
+		return v1beta1.HttpRouteMatch{Headers: []gatewayv1.HTTPHeaderMatch{{Type: &exact, Name: gatewayv1.HTTPHeaderName(n), Value: "v"}}}
+	}
+	r := rollout(func(r *v1beta1.Rollout) {
+		r.Spec.Strategy.Canary.Steps[1].Matches = []v1beta1.HttpRouteMatch{header("a"), header("b")}
+		r.Spec.Strategy.Canary.Steps[1].Traffic = nil
+	})
+	if errs := ValidateSpec(r, true, DefaultOptions); len(errs) > 0 {
+		t.Fatalf("rejected: %v", errs)
+	}
+	ws := Warnings(r)
+	if len(ws) != 1 || !strings.HasPrefix(ws[0], "spec.strategy.canary.steps[1].matches: ") || !strings.Contains(ws[0], "would stop at this step") {
+		t.Fatalf("warnings %q, want one on steps[1].matches", ws)
+	}
+	r.Spec.Strategy.Canary.Steps[1].Matches = r.Spec.Strategy.Canary.Steps[1].Matches[:1]
+	if ws := Warnings(r); len(ws) != 0 {
+		t.Errorf("one header match is what Nginx expresses; warnings %q", ws)
+	}
+}
