@@ -130,4 +130,22 @@
 // one API server) after a watermark delay, and a violation is reported only
 // once an exact read of etcd at its revision shows the checker held the
 // real state then (see merge.go and confirm.go).
+//
+// # History the watches lost
+//
+// A watch that breaks resumes where it stopped, unless etcd's revision it
+// stopped at is no longer served (an API server restarted, a CRD's storage
+// rebuilt after the CRD changed): then the informer lists again, and the
+// states in between are lost, though each object's last one arrives. The
+// checker runs its own informers over a ListWatch it observes (streams.go):
+// a list after the first that finds an object of the kind changed, added
+// or gone since the last event is a Gap. A release open across a gap, or
+// opening before its end, is judged in part from then on: the invariants
+// that follow its history (1, 2, 4, 6) could misjudge a step the status went
+// through unseen, so only those about the present (3, 5) and its time bound
+// (7a) are evaluated for it. A history violation found while a watch is
+// broken, or back for less than two seconds, waits until it is settled, and
+// is not judged if a gap turned out to cover its release. The count of
+// releases judged in part is reported (Checker.JudgedInPart, the chaos
+// report), so a run that lost much of its history shows it.
 package invariants
