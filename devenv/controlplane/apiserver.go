@@ -108,7 +108,9 @@ const restartAttempts = 10
 // the same port with the same flags, returning once it is ready again.
 // Every client keeps working with the configuration it has (address,
 // certificates and tokens are unchanged) once it reconnects; watches are
-// cut and resumed. It fails if another process took the port meanwhile.
+// cut and resumed. kube-scheduler and kwok are started again once it is
+// back (see restartPodHandlers). It fails if another process took the port
+// meanwhile.
 func (c *ControlPlane) RestartAPIServer(ctx context.Context) error {
 	c.mu.Lock()
 	idx := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == binAPIServer })
@@ -132,7 +134,10 @@ func (c *ControlPlane) RestartAPIServer(ctx context.Context) error {
 			c.mu.Lock()
 			c.procs[idx] = p
 			c.mu.Unlock()
-			return c.waitAPIServerReady(ctx, p)
+			if err := c.waitAPIServerReady(ctx, p); err != nil {
+				return err
+			}
+			return c.restartPodHandlers()
 		}
 		p.stop(stopGrace)
 		if !errors.Is(last, ErrAddressInUse) {
@@ -145,6 +150,37 @@ func (c *ControlPlane) RestartAPIServer(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("kube-apiserver could not listen on its port %d again: %w", run.port, last)
+}
+
+// restartPodHandlers restarts kube-scheduler and kwok once kube-apiserver
+// is back. A kubelet outlives an API server restart; in one long chaos run
+// (2026-12-01) no pod was scheduled or made ready for the 13 minutes after
+// one (kwok's pod handling stopped, and kube-scheduler reported its cache
+// corrupted), which stalled every release. They simulate the cluster; they
+// are not under test: started again, they resync from the API server and
+// carry on (pods keep their state; kwok's delays restart).
+func (c *ControlPlane) restartPodHandlers() error {
+	for _, name := range []string{binScheduler, binKwok} {
+		c.mu.Lock()
+		idx := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == name })
+		var old *process
+		if idx >= 0 {
+			old = c.procs[idx]
+		}
+		c.mu.Unlock()
+		if old == nil {
+			continue
+		}
+		old.stop(stopGrace)
+		p, err := startProcess(old.name, old.binary, old.args, old.env, c.logDir, c.log)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.procs[idx] = p
+		c.mu.Unlock()
+	}
+	return nil
 }
 
 // apiServerArgs is kube-apiserver's command line.

@@ -23,6 +23,9 @@ const stopGrace = 5 * time.Second
 // running in its own process group, with its output in logPath.
 type process struct {
 	name     string
+	binary   string
+	args     []string
+	env      []string // added to the environment
 	cmd      *exec.Cmd
 	logPath  string
 	logStart int64         // size of the log when this process started (the log is appended to)
@@ -93,7 +96,7 @@ func startProcess(name, binary string, args, env []string, logDir string, extra 
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, logStart: st.Size(), done: make(chan struct{})}
+	p := &process{name: name, binary: binary, args: args, env: env, cmd: cmd, logPath: logPath, logStart: st.Size(), done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		logFile.Close()
