@@ -119,7 +119,7 @@ func (p *Provider) api(ctx context.Context, r Request) (_ promv1.API, address st
 // Query runs r and returns its result: a scalar as one sample, a vector's
 // samples, a range query's matrix flattened series after series (a matrix
 // answering an instant query is an error). Prometheus' warnings
-// are kept in the value.
+// are kept in the value, also beside an error about an answer it gave.
 func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) {
 	api, address, timeout, err := p.api(ctx, r)
 	if err != nil {
@@ -142,12 +142,12 @@ func (p *Provider) Query(ctx context.Context, r Request) (measure.Value, error) 
 	}
 	out, err := convert(v)
 	if err != nil {
-		return measure.Value{}, fmt.Errorf("Prometheus at %s: %w", address, err)
+		return measure.Value{Warnings: warnings}, fmt.Errorf("Prometheus at %s: %w", address, err)
 	}
 	if r.Range == nil && out.Kind == measure.Matrix {
 		// An instant query answers a scalar or a vector; samples over
 		// time are asked for with range (or aggregated in the query).
-		return measure.Value{}, fmt.Errorf("Prometheus at %s answered the instant query with a range vector (matrix): aggregate it in the query (e.g. max_over_time) or set range", address)
+		return measure.Value{Warnings: warnings}, fmt.Errorf("Prometheus at %s answered the instant query with a range vector (matrix): aggregate it in the query (e.g. max_over_time) or set range", address)
 	}
 	out.Warnings = warnings
 	return out, nil

@@ -175,3 +175,21 @@ func TestDefaultAuthentication(t *testing.T) {
 		t.Errorf("Authorization headers %q, want %q", got, want)
 	}
 }
+
+// An answer Prometheus gave that cannot be used (a matrix for an instant
+// query) is an error, and what Prometheus warned of with it is kept.
+func TestUnusableAnswerKeepsWarnings(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","warnings":["results truncated"],"data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}}`))
+	}))
+	defer srv.Close()
+	p := &Provider{DefaultAddress: srv.URL}
+	v, err := p.Query(t.Context(), Request{Namespace: "ns", Provider: &v1alpha1.PrometheusProvider{}, Query: "up[1m]"})
+	if err == nil || !strings.Contains(err.Error(), "range vector (matrix)") {
+		t.Fatalf("error %v, want the matrix refused", err)
+	}
+	if len(v.Warnings) != 1 || v.Warnings[0] != "results truncated" {
+		t.Errorf("warnings %q, want Prometheus' kept", v.Warnings)
+	}
+}

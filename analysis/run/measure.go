@@ -81,7 +81,11 @@ func (r *measurer) measure(ctx context.Context, namespace string, m *v1alpha1.Me
 		}
 		v, err := r.Querier.Query(ctx, req)
 		if err != nil {
-			return errMeasurement(started, r.now(), "%v", err)
+			// What Prometheus warned of with an answer it could not use
+			// helps to read the error.
+			em := errMeasurement(started, r.now(), "%v", err)
+			em.Warnings = v.Warnings
+			return em
 		}
 		o = measure.Evaluate(v, conds, m.NoData)
 		warnings = v.Warnings

@@ -1,9 +1,11 @@
 package run
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/analysis/measure"
 	"github.com/sluicehq/sluice/api/analysis/v1alpha1"
 )
 
@@ -37,5 +39,19 @@ func TestMeasure(t *testing.T) {
 		if len(q.got) > 0 && (q.got[0].Namespace != "demo" || !q.got[0].Time.Equal(at)) {
 			t.Errorf("%s: queried %+v, want namespace demo at %s", c.name, q.got[0], at)
 		}
+	}
+}
+
+// An answer Prometheus gave but that cannot be judged is an Error that
+// keeps what Prometheus warned of.
+func TestMeasureErrorKeepsWarnings(t *testing.T) {
+	q := &fakeQuerier{answers: map[string]answer{
+		"up[1m]": {v: measure.Value{Warnings: []string{"results truncated"}}, err: errors.New("a range vector (matrix) for an instant query")},
+	}}
+	m := &v1alpha1.Metric{Name: "m", SuccessCondition: "result[0] < 1",
+		Provider: v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusProvider{Query: "up[1m]"}}}
+	got := Measure(t.Context(), q, time.Now, "demo", m)
+	if got.Phase != v1alpha1.AnalysisError || len(got.Warnings) != 1 || got.Warnings[0] != "results truncated" {
+		t.Errorf("got %s %q warnings %q, want Error with Prometheus' warning", got.Phase, got.Message, got.Warnings)
 	}
 }
