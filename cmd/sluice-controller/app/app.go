@@ -177,7 +177,7 @@ func parse(args []string) (options, error) {
 	// releases at once, 4 workers and 50 QPS queued transitions behind the
 	// client's rate limiter (p50 1.4 s); 16 and 300 brought p50 to 0.2 s.
 	// Nothing is spent at rest (no request while every Rollout is idle).
-	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 16, "how many Rollouts are reconciled at once")
+	fs.IntVar(&o.rolloutWorkers, "rollout-workers", 48, "how many Rollouts are reconciled at once")
 	fs.BoolVar(&o.keepPausedOnDeletion, "keep-workload-paused-on-rollout-deletion", false, "a Rollout deleted mid-release leaves its workload where the release held it (partition kept, Deployment paused, DaemonSet on OnDelete) so that it can be rolled back, instead of letting it finish (Kruise's KeepWorkloadPausedOnRolloutDeletion feature gate)")
 	fs.IntVar(&o.analysisRunWorkers, "analysisrun-workers", 4, "how many AnalysisRuns are measured at once")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 300, "requests per second the manager may send to the API server, on average")
