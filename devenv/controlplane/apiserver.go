@@ -112,13 +112,7 @@ const restartAttempts = 10
 // back (see restartPodHandlers). It fails if another process took the port
 // meanwhile.
 func (c *ControlPlane) RestartAPIServer(ctx context.Context) error {
-	c.mu.Lock()
-	idx := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == binAPIServer })
-	var old *process
-	if idx >= 0 {
-		old = c.procs[idx]
-	}
-	c.mu.Unlock()
+	idx, old := c.proc(binAPIServer)
 	if old == nil {
 		return errors.New("RestartAPIServer: kube-apiserver is not running")
 	}
@@ -161,13 +155,7 @@ func (c *ControlPlane) RestartAPIServer(ctx context.Context) error {
 // carry on (pods keep their state; kwok's delays restart).
 func (c *ControlPlane) restartPodHandlers() error {
 	for _, name := range []string{binScheduler, binKwok} {
-		c.mu.Lock()
-		idx := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == name })
-		var old *process
-		if idx >= 0 {
-			old = c.procs[idx]
-		}
-		c.mu.Unlock()
+		idx, old := c.proc(name)
 		if old == nil {
 			continue
 		}
@@ -181,6 +169,18 @@ func (c *ControlPlane) restartPodHandlers() error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// proc is the running component named name and its index in c.procs, or
+// nil.
+func (c *ControlPlane) proc(name string) (int, *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	idx := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == name })
+	if idx < 0 {
+		return idx, nil
+	}
+	return idx, c.procs[idx]
 }
 
 // apiServerArgs is kube-apiserver's command line.
