@@ -957,3 +957,40 @@ strategy:
 		s.expect(StatusLag)
 	})
 }
+
+// A release that completed while its Deployment's status lagged (the
+// checker never saw it at rest) and was then replaced: the version it put
+// in place is the stable one the next release starts from, so writing it
+// back cancels that release, and its pods coming back are no new version's.
+func TestStableAfterACompletionNeverSeenAtRest(t *testing.T) {
+	s := newScenario(t)
+	a := newApp(s, threeSteps)
+	a.release(v2)
+	a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStateUpgrade)
+	a.scale(v2, 1, 1)
+	a.status(v1beta1.RolloutPhaseProgressing, 3, v1beta1.CanaryStepStateUpgrade)
+	a.scale(v2, 8, 8)
+	a.scale(v1, 2, 2)
+	a.scale(v2, 10, 10)
+	a.scale(v1, 0, 0)
+	// Finalised and completed, but the Deployment's status never caught up
+	// before the next version was written.
+	a.d.Spec.Paused = false
+	a.d.Annotations = nil
+	a.d.Generation++
+	a.putDeployment()
+	a.status(v1beta1.RolloutPhaseHealthy, 3, v1beta1.CanaryStepStateCompleted)
+	a.release(v3)
+	a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStateUpgrade)
+	a.scale(v3, 1, 1)
+	a.scale(v2, 9, 9)
+	s.expect()
+	// v2 written back: Sluice resumes the Deployment, which returns to v2.
+	a.image = v2
+	a.d.Spec.Template = template(v2)
+	a.d.Generation++
+	a.putDeployment()
+	a.scale(v2, 10, 10)
+	a.scale(v3, 0, 0)
+	s.expect()
+}

@@ -172,8 +172,17 @@ func (m *Model) lifecycle(t *tracker, w *workloadView, f workloadFacts, tf traff
 	switch {
 	case w.TemplateKey != r.template && w.TemplateKey != r.stable && t.releasable(),
 		w.TemplateKey == r.template && r.cancelled && t.releasable():
-		m.note(fmt.Sprintf("release of %s replaced: template %s", t.workloadName(), shortKey(w.TemplateKey)))
-		t.rel = m.openRelease(t, w, f, r.stable, true)
+		stable, replaced := r.stable, true
+		if w.TemplateKey != r.template && r.completed(t) {
+			// It completed, though its workload was never seen at rest
+			// (its status still catching up): what it put in place is
+			// the stable version now.
+			stable, replaced = r.template, false
+			m.note(fmt.Sprintf("release of %s completed, then template %s", t.workloadName(), shortKey(w.TemplateKey)))
+		} else {
+			m.note(fmt.Sprintf("release of %s replaced: template %s", t.workloadName(), shortKey(w.TemplateKey)))
+		}
+		t.rel = m.openRelease(t, w, f, stable, replaced)
 	case w.TemplateKey == r.stable && !r.cancelled:
 		// The user's revert is now the write the workload should be left as.
 		r.cancelled, r.startWrite = true, w
@@ -183,6 +192,12 @@ func (m *Model) lifecycle(t *tracker, w *workloadView, f workloadFacts, tf traff
 		m.closeRelease(t, w, tf)
 		m.snapshot(t, w, tf)
 	}
+}
+
+// completed tells a release the Rollout reports done, with every replica
+// of the new version counted, from one replaced mid-way.
+func (r *release) completed(t *tracker) bool {
+	return r.ack && !r.cancelled && !r.aborted && t.rolloutAtRest() && r.maxNew >= int(r.replicas) && r.maxNew > 0
 }
 
 func (m *Model) openRelease(t *tracker, w *workloadView, f workloadFacts, stable string, replaced bool) *release {
