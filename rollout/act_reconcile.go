@@ -61,8 +61,9 @@ type Observer interface {
 	Decided(before *v1beta1.Rollout, d Decision, took time.Duration)
 }
 
-// workloadIndex indexes Rollouts by "Kind/name" of their workload.
-const workloadIndex = "spec.workloadRef.kindName"
+// WorkloadIndex indexes Rollouts by "Kind/name" of their workload (the
+// freeze webhook finds a workload's Rollout by it too).
+const WorkloadIndex = "spec.workloadRef.kindName"
 
 func workloadKey(kind, name string) string { return kind + "/" + name }
 
@@ -70,7 +71,7 @@ func workloadKey(kind, name string) string { return kind + "/" + name }
 // its workload, the workload's ReplicaSets (whose status moves a batch) and
 // the canary Deployments and AnalysisRuns it owns.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, workloadIndex, func(o client.Object) []string {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, WorkloadIndex, func(o client.Object) []string {
 		ref := o.(*v1beta1.Rollout).Spec.WorkloadRef
 		return []string{workloadKey(ref.Kind, ref.Name)}
 	}); err != nil {
@@ -142,7 +143,7 @@ func (r *Reconciler) byOwner(ctx context.Context, o client.Object) []reconcile.R
 
 func (r *Reconciler) rolloutsOf(ctx context.Context, namespace, kind, name string) []reconcile.Request {
 	var list v1beta1.RolloutList
-	if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{workloadIndex: workloadKey(kind, name)}); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{WorkloadIndex: workloadKey(kind, name)}); err != nil {
 		log.FromContext(ctx).Error(err, "listing Rollouts of a workload")
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,7 +37,16 @@ type Handler struct {
 	// Client reads Rollouts and ReplicaSets. It must read the API server,
 	// not a cache: the batch a release holds its workload to is the
 	// Rollout's committed status, and the webhook must see the latest.
-	Client  client.Reader
+	Client client.Reader
+	// Cached, when set, tells which Rollout releases a workload without
+	// listing the namespace's Rollouts from the API server on every write
+	// (a thousand Rollouts written at once made each write list them all,
+	// past the webhook's timeout): Index is a field index of its Rollouts
+	// by "Kind/name" of their workload. The Rollout it names is then read
+	// through Client; with none there (one created an instant ago,
+	// another shard's), the namespace is listed through Client.
+	Cached  client.Reader
+	Index   string
 	Decoder admission.Decoder
 }
 
@@ -91,22 +101,45 @@ func handle[T client.Object](ctx context.Context, h *Handler, req admission.Requ
 	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
 }
 
-// rolloutFor finds the active Rollout that releases the workload.
+// rolloutFor finds the active Rollout that releases the workload, as the
+// API server has it.
 func (h *Handler) rolloutFor(ctx context.Context, namespace, group, kind, name string) (*v1beta1.Rollout, error) {
+	releases := func(r *v1beta1.Rollout) bool {
+		gv, _ := schema.ParseGroupVersion(r.Spec.WorkloadRef.APIVersion)
+		return gv.Group == group && r.Spec.WorkloadRef.Kind == kind && r.Spec.WorkloadRef.Name == name
+	}
+	active := func(r *v1beta1.Rollout) *v1beta1.Rollout {
+		if r.DeletionTimestamp != nil || r.Spec.Disabled || r.Status.Phase == v1beta1.RolloutPhaseDisabled {
+			return nil
+		}
+		return r
+	}
+	if h.Cached != nil && h.Index != "" {
+		var cached v1beta1.RolloutList
+		// An error (the index not registered) only costs the list below.
+		if err := h.Cached.List(ctx, &cached, client.InNamespace(namespace), client.MatchingFields{h.Index: kind + "/" + name}); err == nil {
+			for i := range cached.Items {
+				r := &v1beta1.Rollout{}
+				if err := h.Client.Get(ctx, client.ObjectKeyFromObject(&cached.Items[i]), r); err != nil {
+					if apierrors.IsNotFound(err) {
+						continue
+					}
+					return nil, err
+				}
+				if releases(r) {
+					return active(r), nil
+				}
+			}
+		}
+	}
 	var list v1beta1.RolloutList
 	if err := h.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
 	for i := range list.Items {
-		r := &list.Items[i]
-		gv, _ := schema.ParseGroupVersion(r.Spec.WorkloadRef.APIVersion)
-		if gv.Group != group || r.Spec.WorkloadRef.Kind != kind || r.Spec.WorkloadRef.Name != name {
-			continue
+		if r := &list.Items[i]; releases(r) {
+			return active(r), nil
 		}
-		if r.DeletionTimestamp != nil || r.Spec.Disabled || r.Status.Phase == v1beta1.RolloutPhaseDisabled {
-			return nil, nil
-		}
-		return r, nil
 	}
 	return nil, nil
 }

@@ -257,3 +257,61 @@ func TestADaemonSetIsHeldOnOnDelete(t *testing.T) {
 		t.Errorf("held without a new template: %v", out)
 	}
 }
+
+// countingReader counts the Rollout lists it serves.
+type countingReader struct {
+	client.Reader
+	lists int
+}
+
+func (c *countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if _, ok := list.(*v1beta1.RolloutList); ok {
+		c.lists++
+	}
+	return c.Reader.List(ctx, list, opts...)
+}
+
+// The cache says which Rollout releases the workload; that one is read
+// from the API server (its committed status, newer than the cache's), so
+// no write lists every Rollout of the namespace. A Rollout the cache does
+// not hold yet is found by that list.
+func TestFindsTheRolloutThroughTheCache(t *testing.T) {
+	s := scheme(t)
+	index := func(o client.Object) []string {
+		r := o.(*v1beta1.Rollout)
+		return []string{r.Spec.WorkloadRef.Kind + "/" + r.Spec.WorkloadRef.Name}
+	}
+	stale := rolloutOf("apps/v1", "Deployment", nil)
+	other := rolloutOf("apps/v1", "Deployment", nil)
+	other.Name, other.Spec.WorkloadRef.Name = "api", "api"
+	held := rolloutOf("apps/v1", "Deployment", &v1beta1.BatchStatus{Step: 1, Replicas: 1})
+	frozen := func(h *Handler) bool {
+		mark := map[string]string{workload.InProgressingAnnotation: `{"rolloutName":"web"}`}
+		oldRaw, _ := json.Marshal(deployment("demo:v2", true, mark))
+		curRaw, _ := json.Marshal(deployment("demo:v2", false, nil))
+		resp := h.Handle(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			Operation: admissionv1.Update, Kind: deploymentKind, Object: runtime.RawExtension{Raw: curRaw}, OldObject: runtime.RawExtension{Raw: oldRaw},
+		}})
+		return resp.Allowed && len(resp.Patches) > 0
+	}
+
+	t.Run("held by the live status, not the cache's", func(t *testing.T) {
+		cached := fake.NewClientBuilder().WithScheme(s).WithIndex(&v1beta1.Rollout{}, "idx", index).WithObjects(stale, other).Build()
+		live := &countingReader{Reader: fake.NewClientBuilder().WithScheme(s).WithObjects(held, other).Build()}
+		h := &Handler{Client: live, Cached: cached, Index: "idx", Decoder: admission.NewDecoder(s)}
+		if !frozen(h) {
+			t.Error("a re-apply mid-release was let through: the webhook read the cache's status")
+		}
+		if live.lists != 0 {
+			t.Errorf("%d Rollout lists from the API server, want none", live.lists)
+		}
+	})
+	t.Run("a Rollout the cache does not hold yet", func(t *testing.T) {
+		cached := fake.NewClientBuilder().WithScheme(s).WithIndex(&v1beta1.Rollout{}, "idx", index).WithObjects(other).Build()
+		live := &countingReader{Reader: fake.NewClientBuilder().WithScheme(s).WithObjects(held, other).Build()}
+		h := &Handler{Client: live, Cached: cached, Index: "idx", Decoder: admission.NewDecoder(s)}
+		if ok := frozen(h); !ok || live.lists != 1 {
+			t.Errorf("frozen %t after %d lists, want frozen after listing the namespace once", ok, live.lists)
+		}
+	})
+}
