@@ -14,7 +14,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -282,8 +281,11 @@ func runFleet(b *testing.B, cfg fleetConfig) fleetResult {
 	cpu1, _ := procCPU(env.Manager.PID())
 	f.res.CPUReleases, f.res.CPUSeconds = cpu1-cpu0, cpu1
 	f.res.PeakRSSMiB, _ = procPeakRSS(env.Manager.PID())
+	// Per release started, not completed: a wave cut short by its timeout
+	// has every release in flight, and dividing by the completed ones
+	// would charge them the others' requests.
 	d := after.sub(before)
-	f.res.RequestsPer, f.res.WritesPer = d.total()/float64(max(done, 1)), d.writes()/float64(max(done, 1))
+	f.res.RequestsPer, f.res.WritesPer = d.total()/float64(cfg.rollouts), d.writes()/float64(cfg.rollouts)
 
 	ts, err := f.transitions(from, image(2))
 	if err != nil {
@@ -329,27 +331,12 @@ func parallel(n int, do func(i int) error) error {
 	return first
 }
 
-func deployment(name string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: imageV1}}},
-			},
-		},
-	}
-}
-
 func (f *fleet) createDeployments() bool {
 	n := f.cfg.rollouts + f.cfg.unrelated
 	err := parallel(n, func(i int) error {
-		d := deployment(appName(i), int32(f.cfg.replicas))
+		d := framework.Deployment("", appName(i), int32(f.cfg.replicas), imageV1)
 		if i >= f.cfg.rollouts {
-			d = deployment(fmt.Sprintf("other-%04d", i-f.cfg.rollouts), 1)
+			d = framework.Deployment("", fmt.Sprintf("other-%04d", i-f.cfg.rollouts), 1, imageV1)
 		}
 		d.Namespace = f.ns
 		return f.c.Create(f.ctx, d)
@@ -559,6 +546,10 @@ func (r fleetResult) print() {
 		ms(time.Duration(r.TransitionP50*float64(time.Second))), ms(time.Duration(r.TransitionP99*float64(time.Second))), r.Transitions, verdict(r.TransitionP99 < 1))
 	fmt.Printf("   manager: peak RSS %.0f MiB (idle %.0f MiB); target < 300 MiB at 1,000: %s; CPU %.1f s in all, %.1f s during the releases\n",
 		r.PeakRSSMiB, r.IdleRSSMiB, verdict(r.PeakRSSMiB < 300), r.CPUSeconds, r.CPUReleases)
-	fmt.Printf("   API requests per release: %.1f (writes %.1f); while every Rollout is idle: %.3f requests/s over %.0f s (target 0: %s)\n",
-		r.RequestsPer, r.WritesPer, r.IdleRequests, r.IdleSeconds, verdict(r.IdleRequests == 0))
+	perRelease := "API requests per release"
+	if r.Completed < r.Rollouts {
+		perRelease += " started (a lower bound: not all completed)"
+	}
+	fmt.Printf("   %s: %.1f (writes %.1f); while every Rollout is idle: %.3f requests/s over %.0f s (target 0: %s)\n",
+		perRelease, r.RequestsPer, r.WritesPer, r.IdleRequests, r.IdleSeconds, verdict(r.IdleRequests == 0))
 }
