@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -259,6 +262,34 @@ func (m *Manager) registered(ctx context.Context, c client.Client) (string, erro
 // port can change when the manager is started again.
 func (m *Manager) MetricsURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ports.metrics)
+}
+
+// Metrics reads the manager's /metrics, in Prometheus' text format.
+func (m *Manager) Metrics(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.MetricsURL(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", m.MetricsURL(), resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
+}
+
+// MetricFamilies reads the manager's /metrics, parsed.
+func (m *Manager) MetricFamilies(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	text, err := m.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(strings.NewReader(text))
 }
 
 // MetricsAddress is host:port of MetricsURL, a Prometheus scrape target.

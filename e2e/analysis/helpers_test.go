@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicehq/sluice/analysis/run"
@@ -39,18 +37,8 @@ func newFixture(t *testing.T) *fixture {
 // pod-template-hash once they are all running.
 func (f *fixture) deploy(name, image string, replicas int32) string {
 	f.t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
-			},
-		},
-	}
+	d := framework.Deployment(f.ns, name, replicas, image)
+	labels := d.Spec.Selector.MatchLabels
 	if err := f.c.Create(f.ctx, d); err != nil {
 		f.t.Fatal(err)
 	}

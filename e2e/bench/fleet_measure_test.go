@@ -40,11 +40,7 @@ func appOf(o client.Object) string {
 // status to the controller's next write, as replay measures them for one
 // release (transitions_test.go), on that app's events only.
 func (f *fleet) transitions(from int, img string) (samples, error) {
-	s, err := f.rec.stateAt(from)
-	if err != nil {
-		return nil, err
-	}
-	events, err := committed(f.rec.since(from))
+	s, events, err := f.rec.replayFrom(from)
 	if err != nil {
 		return nil, err
 	}

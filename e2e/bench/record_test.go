@@ -246,6 +246,17 @@ func (r *recorder) stateAt(mark int) (state, error) {
 	return s, nil
 }
 
+// replayFrom is what a replay from mark starts from: the state made by the
+// events before it, and the events since, in the order they were written.
+func (r *recorder) replayFrom(mark int) (state, []event, error) {
+	s, err := r.stateAt(mark)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, err := committed(r.since(mark))
+	return s, events, err
+}
+
 // state is the latest version of every object, replayed from events.
 type state map[string]client.Object
 

@@ -3,9 +3,9 @@
 package bench_test
 
 import (
+	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -13,9 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // samples is a distribution of durations.
@@ -75,13 +72,7 @@ func newRequests() requests {
 // scrapeRequests reads the manager's /metrics.
 func scrapeRequests() (requests, error) {
 	r := newRequests()
-	resp, err := http.Get(env.Manager.MetricsURL())
-	if err != nil {
-		return r, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := env.Manager.MetricFamilies(context.Background())
 	if err != nil {
 		return r, err
 	}

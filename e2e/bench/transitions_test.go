@@ -209,11 +209,7 @@ type plan struct {
 // in the order they were written: the release start, then each step's
 // batch and, for approved steps, its approval.
 func (f *fixture) replay(from int, p plan) ([]transition, error) {
-	s, err := f.rec.stateAt(from)
-	if err != nil {
-		return nil, err
-	}
-	events, err := committed(f.rec.since(from))
+	s, events, err := f.rec.replayFrom(from)
 	if err != nil {
 		return nil, err
 	}

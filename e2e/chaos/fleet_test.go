@@ -3,12 +3,11 @@
 package chaos_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -317,7 +316,7 @@ func (f *fleet) leader(ctx context.Context) *replica {
 		if m == nil {
 			continue
 		}
-		if leads, err := leads(ctx, m.MetricsURL()); err == nil && leads {
+		if leads, err := leads(ctx, m); err == nil && leads {
 			if found != nil {
 				return nil // a handover in progress
 			}
@@ -327,27 +326,15 @@ func (f *fleet) leader(ctx context.Context) *replica {
 	return found
 }
 
-func leads(ctx context.Context, metricsURL string) (bool, error) {
+func leads(ctx context.Context, m *manager.Manager) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	metrics, err := m.Metrics(ctx)
 	if err != nil {
 		return false, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
 	want := fmt.Sprintf("leader_election_master_status{name=%q} 1", leaseName)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if sc.Text() == want {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
+	return slices.Contains(strings.Split(metrics, "\n"), want), nil
 }
 
 // lease reads the leader-election Lease: its holder and when it was

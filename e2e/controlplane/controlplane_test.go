@@ -109,7 +109,7 @@ func TestControlPlane(t *testing.T) {
 func testDeployment(t *testing.T, cp *controlplane.ControlPlane) {
 	ctx, c := t.Context(), cp.Client()
 	ns := framework.NewNamespace(t, cp)
-	d := deployment("web", 3, "demo:1.0")
+	d := framework.Deployment("", "web", 3, "demo:1.0")
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func testAuditLog(t *testing.T, cp *controlplane.ControlPlane) {
 	ctx, c := t.Context(), cp.Client()
 	ns := framework.NewNamespace(t, cp)
 	from := time.Now().Add(-time.Second)
-	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("audited", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, framework.Deployment("", "audited", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitPods(t, c, ns, "audited", 1, "demo:1.0", true)
@@ -197,7 +197,7 @@ func testAuditLog(t *testing.T, cp *controlplane.ControlPlane) {
 func testKwokGuard(t *testing.T, cp *controlplane.ControlPlane) {
 	ctx, c := t.Context(), cp.Client()
 	ns := framework.NewNamespace(t, cp)
-	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("guarded", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, framework.Deployment("", "guarded", 1, "demo:1.0"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitPods(t, c, ns, "guarded", 1, "demo:1.0", true)
@@ -247,7 +247,7 @@ func testAPIServerRestart(t *testing.T, cp *controlplane.ControlPlane) {
 	}
 
 	ns := framework.NewNamespace(t, cp)
-	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("after", 2, "demo:1.0"), metav1.CreateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, framework.Deployment("", "after", 2, "demo:1.0"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitPods(t, c, ns, "after", 2, "demo:1.0", true)
@@ -256,7 +256,7 @@ func testAPIServerRestart(t *testing.T, cp *controlplane.ControlPlane) {
 func testNeverReady(t *testing.T, cp *controlplane.ControlPlane) {
 	ctx, c := t.Context(), cp.Client()
 	ns := framework.NewNamespace(t, cp)
-	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("bad", 2, "demo:bad"), metav1.CreateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, framework.Deployment("", "bad", 2, "demo:bad"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitPods(t, c, ns, "bad", 2, "demo:bad", false)

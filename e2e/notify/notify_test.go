@@ -502,13 +502,11 @@ func TestReceiverSlowOrDown(t *testing.T) {
 // managerMetric reads one sample from the manager's /metrics.
 func managerMetric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(env.Manager.MetricsURL())
+	text, err := env.Manager.Metrics(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			var v float64
 			fmt.Sscan(rest, &v)

@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,7 +15,6 @@ import (
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -471,21 +468,7 @@ func (h *holdFixture) expectManagerMetrics(reason v1beta1.HoldReason) {
 // name, or name/reason for the series with a reason label.
 func (h *holdFixture) managerGauges() map[string]float64 {
 	h.t.Helper()
-	req, err := http.NewRequestWithContext(h.ctx, http.MethodGet, env.Manager.MetricsURL(), nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	families, err := env.Manager.MetricFamilies(h.ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}

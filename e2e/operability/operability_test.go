@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -224,21 +222,12 @@ func shortFor(t *testing.T, path string, d time.Duration) string {
 // matching (e.g. namespace="x").
 func managerSeries(ctx context.Context, t *testing.T, label string) []string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Manager.MetricsURL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := env.Manager.Metrics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(body, "\n") {
 		if !strings.HasPrefix(line, "#") && strings.Contains(line, label) {
 			out = append(out, line)
 		}
