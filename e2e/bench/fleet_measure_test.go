@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -204,7 +205,7 @@ func plotFleet(in, out string) error {
 			rss = append(rss, plotter.XY{X: float64(r.Rollouts), Y: r.PeakRSSMiB})
 		}
 		if r.Transitions > 0 {
-			p99 = append(p99, plotter.XY{X: float64(r.Rollouts), Y: r.TransitionP99 * 1000})
+			p99 = append(p99, plotter.XY{X: float64(r.Rollouts), Y: r.TransitionP99})
 		}
 		maxX = max(maxX, float64(r.Rollouts))
 	}
@@ -212,10 +213,19 @@ func plotFleet(in, out string) error {
 	if err != nil {
 		return err
 	}
-	right, err := fleetPlot("Step transition p99", "p99 (ms)", p99, 1000, "target at 100: < 1 s", maxX)
+	right, err := fleetPlot("Step transition p99", "p99 (s), log scale", p99, 1, "target at 100: < 1 s", maxX)
 	if err != nil {
 		return err
 	}
+	// The p99 spans two orders of magnitude from 100 to 1,000 Rollouts: on
+	// a linear axis the points near the target would lie on the axis.
+	right.Y.Scale, right.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	lowest := 1.0
+	for _, pt := range p99 {
+		lowest = min(lowest, pt.Y)
+	}
+	right.Y.Min = 0.99 * math.Pow(10, math.Floor(math.Log10(lowest))) // just below a labelled decade
+	right.Y.Max *= 4                                                  // the legend's room, on a log axis
 	img := vgimg.New(vg.Points(900), vg.Points(380))
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(20), PadY: vg.Points(10), PadTop: vg.Points(10), PadBottom: vg.Points(10), PadLeft: vg.Points(10), PadRight: vg.Points(10)}

@@ -25,6 +25,23 @@ import (
 	"github.com/sluicehq/sluice/e2e/framework"
 )
 
+// BenchmarkPlot draws the fleet plot again from the results in
+// SLUICE_BENCH_FLEET_OUT, next to it, and runs nothing else; with -bench
+// Plot exactly, no environment is started either:
+//
+//	SLUICE_BENCH_FLEET_OUT=$PWD/bin/bench-fleet.jsonl go test -tags e2e -run '^$' -bench Plot ./e2e/bench
+func BenchmarkPlot(b *testing.B) {
+	in := os.Getenv("SLUICE_BENCH_FLEET_OUT")
+	if in == "" {
+		b.Skip("SLUICE_BENCH_FLEET_OUT names no results to plot")
+	}
+	for b.Loop() {
+		if err := plotFleet(in, strings.TrimSuffix(in, ".jsonl")+".png"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // fleetConfig is the fleet benchmark's size, from the environment (make
 // bench-fleet runs one size per test binary, so that each size has a
 // control plane and a manager process of its own).

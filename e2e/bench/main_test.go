@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run()) // no -bench (make test): no environment, nothing to run
 	}
+	if flag.Lookup("test.bench").Value.String() == "Plot" {
+		os.Exit(m.Run()) // BenchmarkPlot alone draws a file: no environment
+	}
 	ctrllog.SetLogger(logr.Discard()) // the clients here log nothing worth reading
 	o := framework.Options{Metrics: true}
 	if bench := flag.Lookup("test.bench").Value.String(); bench == "." || strings.Contains(bench, "Fleet") {
