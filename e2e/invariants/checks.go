@@ -83,9 +83,17 @@ func (m *Model) checkRelease(t *tracker, f workloadFacts, tf trafficFacts) {
 			ts = min(max(st.Step, 1), n)
 			tnext = nextStep(ts, n, st.Next)
 		}
-		nextTraffic, traffic := stepTraffic(steps, tnext), stepTraffic(steps, ts)
-		m.check(TrafficWithinStep, subject, stepped && tf.canaryWeight > nextTraffic, 0, func() string {
-			return fmt.Sprintf("canary weight %g%% (%s) above even step %d's traffic %g%% (status: step %d %s)", tf.canaryWeight, tf.what, tnext, nextTraffic, st.Step, st.State)
+		traffic := stepTraffic(steps, ts)
+		// Between two steps the weight is either step's. A step without a
+		// route takes the weight back to 0 (Kruise's finalising) after the
+		// status shows it, so the previous step's weight is allowed there
+		// too, for no longer than the lag bound (below).
+		bound := max(traffic, stepTraffic(steps, tnext))
+		if len(steps) > 0 && !steps[min(int(max(ts, 1)), len(steps))-1].HasRoute() {
+			bound = max(bound, stepTraffic(steps, ts-1))
+		}
+		m.check(TrafficWithinStep, subject, stepped && tf.canaryWeight > bound, 0, func() string {
+			return fmt.Sprintf("canary weight %g%% (%s) above even the %g%% of step %d or its neighbours (status: step %d %s)", tf.canaryWeight, tf.what, bound, ts, st.Step, st.State)
 		})
 		m.check(TrafficWithinStep, subject+" (lag)", stepped && tf.canaryWeight > traffic, m.bounds.Lag, func() string {
 			return fmt.Sprintf("canary weight %g%% (%s) while the status claims step %d %s, whose traffic is %g%%", tf.canaryWeight, tf.what, ts, st.State, traffic)

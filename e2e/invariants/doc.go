@@ -88,7 +88,9 @@
 //     the same host, or an HTTPRoute backend with weight > 0).
 //  6. TrafficWithinStep: while stepping, the canary weight (the canary
 //     Ingress's canary-weight over canary-weight-total; an HTTPRoute rule's
-//     canary weight over the sum of its weights) ≤ traffic(next step), and
+//     canary weight over the sum of its weights) ≤ the larger of
+//     traffic(s) and traffic(next step) (at a step without a route, which
+//     takes the weight back to 0, also of the step before), and
 //     > traffic(s) for no longer than the lag bound.
 //     AnalysisVerdict: an AnalysisRun of the release (created during it,
 //     judging the current step or the whole release, not terminated) that

@@ -432,6 +432,57 @@ strategy:
 	})
 }
 
+// A routed step followed by one without a route (Kruise's finalising: the
+// weight back to 0 before the last batch): the routed step's weight is
+// within its step, and stays allowed after the status moves on for no
+// longer than the lag bound.
+func TestTrafficWithinStepBeforeAStepWithoutRoute(t *testing.T) {
+	steps := `
+workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+strategy:
+  canary:
+    steps:
+    - {replicas: 1, traffic: 20%, pause: {}}
+    - {replicas: 100%}
+    trafficRoutings:
+    - service: web
+      gateway: {httpRouteName: web}
+`
+	setup := func(t *testing.T) (*scenario, *app) {
+		s := newScenario(t)
+		a := newApp(s, steps)
+		s.endpoints("web-canary", 1)
+		a.release(v2)
+		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
+		a.scale(v2, 1, 1)
+		s.put(HTTPRoute, httpRoute("web", 80, 20))
+		s.wait(time.Minute)
+		s.expect() // 20% at step 1, whose next step routes nothing
+		a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStateUpgrade)
+		return s, a
+	}
+	t.Run("finalised within the lag bound", func(t *testing.T) {
+		s, _ := setup(t)
+		s.wait(4 * time.Second)
+		s.put(HTTPRoute, httpRoute("web", 100, 0))
+		s.wait(time.Minute)
+		s.expect()
+	})
+	t.Run("step 1's weight for longer than the lag bound", func(t *testing.T) {
+		s, _ := setup(t)
+		s.wait(6 * time.Second)
+		s.expect(TrafficWithinStep)
+	})
+	t.Run("above step 1's weight at once", func(t *testing.T) {
+		s, _ := setup(t)
+		s.put(HTTPRoute, httpRoute("web", 70, 30))
+		vs := s.expect(TrafficWithinStep)
+		if !strings.Contains(vs[0].Message, "canary weight 30%") {
+			t.Errorf("message %q", vs[0].Message)
+		}
+	})
+}
+
 // Invariant 6b: a verdict causes what its policy allows, nothing else.
 func TestAnalysisVerdict(t *testing.T) {
 	setup := func(t *testing.T, analysis string) (*scenario, *app) {
