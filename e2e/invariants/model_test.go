@@ -383,17 +383,7 @@ strategy:
     - service: web
       gateway: {httpRouteName: web}
 `
-	setup := func(t *testing.T) (*scenario, *app) {
-		s := newScenario(t)
-		a := newApp(s, steps)
-		s.endpoints("web-canary", 1)
-		a.release(v2)
-		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
-		a.scale(v2, 1, 1)
-		s.put(HTTPRoute, httpRoute("web", 80, 20))
-		s.expect()
-		return s, a
-	}
+	setup := func(t *testing.T) (*scenario, *app) { return pausedAt20Percent(t, steps) }
 	t.Run("step 2's weight for longer than the lag bound", func(t *testing.T) {
 		s, _ := setup(t)
 		s.put(HTTPRoute, httpRoute("web", 50, 50))
@@ -449,13 +439,7 @@ strategy:
       gateway: {httpRouteName: web}
 `
 	setup := func(t *testing.T) (*scenario, *app) {
-		s := newScenario(t)
-		a := newApp(s, steps)
-		s.endpoints("web-canary", 1)
-		a.release(v2)
-		a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
-		a.scale(v2, 1, 1)
-		s.put(HTTPRoute, httpRoute("web", 80, 20))
+		s, a := pausedAt20Percent(t, steps)
 		s.wait(time.Minute)
 		s.expect() // 20% at step 1, whose next step routes nothing
 		a.status(v1beta1.RolloutPhaseProgressing, 2, v1beta1.CanaryStepStateUpgrade)
@@ -481,6 +465,20 @@ strategy:
 			t.Errorf("message %q", vs[0].Message)
 		}
 	})
+}
+
+// pausedAt20Percent is a release of web paused at step 1 of steps (one new
+// pod, 20% of the requests through the HTTPRoute web), violating nothing.
+func pausedAt20Percent(t *testing.T, steps string) (*scenario, *app) {
+	s := newScenario(t)
+	a := newApp(s, steps)
+	s.endpoints("web-canary", 1)
+	a.release(v2)
+	a.status(v1beta1.RolloutPhaseProgressing, 1, v1beta1.CanaryStepStatePaused)
+	a.scale(v2, 1, 1)
+	s.put(HTTPRoute, httpRoute("web", 80, 20))
+	s.expect()
+	return s, a
 }
 
 // Invariant 6b: a verdict causes what its policy allows, nothing else.
