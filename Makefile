@@ -33,13 +33,13 @@ CHAOS_REPORT ?= $(CURDIR)/bin/chaos-report.txt
 
 # The fuzz targets, as package:Target (see docs/reliability.md). make fuzz
 # runs each for FUZZTIME, one after the other; make fuzz-short, part of
-# make test, for FUZZTIME_SHORT executions: a count, not a duration, since
-# Go 1.26's fuzzing coordinator can fail a target that found nothing with
-# "context deadline exceeded" when a -fuzztime duration ends (a race in
-# internal/fuzz, go.dev/issue/75804, fixed in Go 1.27); a count sets no
-# deadline. go test -fuzz takes one target of one
-# package at a time, and -run must select it too, or the package's other
-# tests and targets run first.
+# make test, for FUZZTIME_SHORT executions. That is a count, not a
+# duration: when a -fuzztime duration ends, Go 1.26's fuzzing coordinator
+# can fail a target that found nothing with "context deadline exceeded" (a
+# race in internal/fuzz, go.dev/issue/75804, fixed in Go 1.27), and a count
+# sets no deadline. go test -fuzz takes one target of one package at a
+# time, and -run must select it too, or the package's other tests and
+# targets run first.
 FUZZ_TARGETS := \
 	./analysis/condition:FuzzCondition \
 	./analysis/query:FuzzRender \
