@@ -61,20 +61,11 @@ type Observer interface {
 	Decided(before *v1beta1.Rollout, d Decision, took time.Duration)
 }
 
-// WorkloadIndex indexes Rollouts by "Kind/name" of their workload (the
-// freeze webhook finds a workload's Rollout by it too).
-const WorkloadIndex = "spec.workloadRef.kindName"
-
-func workloadKey(kind, name string) string { return kind + "/" + name }
-
 // SetupWithManager registers the reconciler and its watches: the Rollout,
 // its workload, the workload's ReplicaSets (whose status moves a batch) and
 // the canary Deployments and AnalysisRuns it owns.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, WorkloadIndex, func(o client.Object) []string {
-		ref := o.(*v1beta1.Rollout).Spec.WorkloadRef
-		return []string{workloadKey(ref.Kind, ref.Name)}
-	}); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, workload.RolloutsByWorkload, workload.IndexRolloutByWorkload); err != nil {
 		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1beta1.Rollout{}, trafficRoutingIndex, func(o client.Object) []string {
@@ -142,14 +133,14 @@ func (r *Reconciler) byOwner(ctx context.Context, o client.Object) []reconcile.R
 }
 
 func (r *Reconciler) rolloutsOf(ctx context.Context, namespace, kind, name string) []reconcile.Request {
-	var list v1beta1.RolloutList
-	if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{WorkloadIndex: workloadKey(kind, name)}); err != nil {
+	rollouts, err := workload.RolloutsOf(ctx, r.Client, namespace, kind, name)
+	if err != nil {
 		log.FromContext(ctx).Error(err, "listing Rollouts of a workload")
 		return nil
 	}
-	out := make([]reconcile.Request, len(list.Items))
-	for i := range list.Items {
-		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	out := make([]reconcile.Request, len(rollouts))
+	for i := range rollouts {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rollouts[i])}
 	}
 	return out
 }

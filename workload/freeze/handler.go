@@ -38,15 +38,14 @@ type Handler struct {
 	// not a cache: the batch a release holds its workload to is the
 	// Rollout's committed status, and the webhook must see the latest.
 	Client client.Reader
-	// Cached, when set, tells which Rollout releases a workload without
-	// listing the namespace's Rollouts from the API server on every write
-	// (a thousand Rollouts written at once made each write list them all,
-	// past the webhook's timeout): Index is a field index of its Rollouts
-	// by "Kind/name" of their workload. The Rollout it names is then read
+	// Cached, when set, is a cache with the workload.RolloutsByWorkload
+	// index: it tells which Rollout releases a workload without listing
+	// the namespace's Rollouts from the API server on every write (a
+	// thousand Rollouts written at once made each write list them all,
+	// past the webhook's timeout). The Rollout it names is then read
 	// through Client; with none there (one created an instant ago,
 	// another shard's), the namespace is listed through Client.
 	Cached  client.Reader
-	Index   string
 	Decoder admission.Decoder
 }
 
@@ -114,13 +113,12 @@ func (h *Handler) rolloutFor(ctx context.Context, namespace, group, kind, name s
 		}
 		return r
 	}
-	if h.Cached != nil && h.Index != "" {
-		var cached v1beta1.RolloutList
+	if h.Cached != nil {
 		// An error (the index not registered) only costs the list below.
-		if err := h.Cached.List(ctx, &cached, client.InNamespace(namespace), client.MatchingFields{h.Index: kind + "/" + name}); err == nil {
-			for i := range cached.Items {
+		if cached, err := workload.RolloutsOf(ctx, h.Cached, namespace, kind, name); err == nil {
+			for i := range cached {
 				r := &v1beta1.Rollout{}
-				if err := h.Client.Get(ctx, client.ObjectKeyFromObject(&cached.Items[i]), r); err != nil {
+				if err := h.Client.Get(ctx, client.ObjectKeyFromObject(&cached[i]), r); err != nil {
 					if apierrors.IsNotFound(err) {
 						continue
 					}

@@ -277,10 +277,6 @@ func (c *countingReader) List(ctx context.Context, list client.ObjectList, opts 
 // not hold yet is found by that list.
 func TestFindsTheRolloutThroughTheCache(t *testing.T) {
 	s := scheme(t)
-	index := func(o client.Object) []string {
-		r := o.(*v1beta1.Rollout)
-		return []string{r.Spec.WorkloadRef.Kind + "/" + r.Spec.WorkloadRef.Name}
-	}
 	stale := rolloutOf("apps/v1", "Deployment", nil)
 	other := rolloutOf("apps/v1", "Deployment", nil)
 	other.Name, other.Spec.WorkloadRef.Name = "api", "api"
@@ -296,9 +292,9 @@ func TestFindsTheRolloutThroughTheCache(t *testing.T) {
 	}
 
 	t.Run("held by the live status, not the cache's", func(t *testing.T) {
-		cached := fake.NewClientBuilder().WithScheme(s).WithIndex(&v1beta1.Rollout{}, "idx", index).WithObjects(stale, other).Build()
+		cached := fake.NewClientBuilder().WithScheme(s).WithIndex(&v1beta1.Rollout{}, workload.RolloutsByWorkload, workload.IndexRolloutByWorkload).WithObjects(stale, other).Build()
 		live := &countingReader{Reader: fake.NewClientBuilder().WithScheme(s).WithObjects(held, other).Build()}
-		h := &Handler{Client: live, Cached: cached, Index: "idx", Decoder: admission.NewDecoder(s)}
+		h := &Handler{Client: live, Cached: cached, Decoder: admission.NewDecoder(s)}
 		if !frozen(h) {
 			t.Error("a re-apply mid-release was let through: the webhook read the cache's status")
 		}
@@ -307,9 +303,9 @@ func TestFindsTheRolloutThroughTheCache(t *testing.T) {
 		}
 	})
 	t.Run("a Rollout the cache does not hold yet", func(t *testing.T) {
-		cached := fake.NewClientBuilder().WithScheme(s).WithIndex(&v1beta1.Rollout{}, "idx", index).WithObjects(other).Build()
+		cached := fake.NewClientBuilder().WithScheme(s).WithIndex(&v1beta1.Rollout{}, workload.RolloutsByWorkload, workload.IndexRolloutByWorkload).WithObjects(other).Build()
 		live := &countingReader{Reader: fake.NewClientBuilder().WithScheme(s).WithObjects(held, other).Build()}
-		h := &Handler{Client: live, Cached: cached, Index: "idx", Decoder: admission.NewDecoder(s)}
+		h := &Handler{Client: live, Cached: cached, Decoder: admission.NewDecoder(s)}
 		if ok := frozen(h); !ok || live.lists != 1 {
 			t.Errorf("frozen %t after %d lists, want frozen after listing the namespace once", ok, live.lists)
 		}

@@ -357,7 +357,7 @@ func setupWebhooks(mgr ctrl.Manager, o options) error {
 	}})
 	// The freeze webhook holds a workload to the batch its Rollout's
 	// status records: it must read the latest status, not the cache's.
-	srv.Register(freeze.Path, &webhook.Admission{Handler: &freeze.Handler{Client: mgr.GetAPIReader(), Cached: mgr.GetClient(), Index: rollout.WorkloadIndex, Decoder: decoder}})
+	srv.Register(freeze.Path, &webhook.Admission{Handler: &freeze.Handler{Client: mgr.GetAPIReader(), Cached: mgr.GetClient(), Decoder: decoder}})
 	srv.Register(analysisadmission.TemplatePath, &webhook.Admission{Handler: &analysisadmission.TemplateValidator{Decoder: decoder}})
 	srv.Register(trafficrouting.AdmissionPath, &webhook.Admission{Handler: &trafficrouting.Validator{Decoder: decoder}})
 	return nil
